@@ -1,0 +1,35 @@
+package meetingapi_test
+
+import (
+	"testing"
+
+	"github.com/meetingbot/meetingbot/meetingapi"
+	"github.com/meetingbot/meetingbot/meetingapi/meetingapitest"
+)
+
+// BenchmarkLockUnlock measures one lock or unlock through the client against
+// the fake over loopback, connection reused.
+func BenchmarkLockUnlock(b *testing.B) {
+	fake := meetingapitest.NewServer(meetingapitest.WithBasePath(basePath))
+	defer fake.Close()
+	fake.AddMeeting(string(testID), testPassword.Reveal(), meetingapitest.InProgress)
+	c, err := meetingapi.NewClient(meetingapi.WithBaseURL(fake.URL))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ct, err := c.ControlToken(b.Context(), testID, testPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := c.SetLock(b.Context(), testID, ct.Token, i%2 == 0); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i%10000 == 0 {
+			fake.ResetCalls() // keep the fake's call log from growing without bound
+		}
+	}
+}

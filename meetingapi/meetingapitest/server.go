@@ -1,0 +1,584 @@
+// Package meetingapitest is an in-process fake of the Huawei Cloud Meeting
+// control endpoints that package meetingapi calls, for tests, benchmarks and
+// the sandbox. It follows the vendor's documentation and what the official
+// SDK sends (DESIGN.md §4), records every call, and can inject faults and
+// latency. It listens on 127.0.0.1 only.
+//
+// Endpoints, under an optional base path:
+//
+//	GET /v1/mmc/control/conferences/token?conferenceID=ID
+//	    X-Password + X-Login-Type: 1          -> a new control token
+//	    X-Conference-Authorization (keep-alive) -> a new token, no password check
+//	PUT /v1/mmc/control/conferences/lock?conferenceID=ID
+//	    X-Conference-Authorization, Content-Type: application/json,
+//	    body {"isLock":1} or {"isLock":0}      -> 200, empty body
+//
+// Control tokens are accepted raw or as "Basic base64(token)", and only for
+// the meeting they were issued for.
+//
+// Errors always carry both error_code and error_msg (the SDK ignores a body
+// with either missing) and every response has a unique X-Request-Id:
+//
+//	400 MMC.111070005  unknown meeting
+//	400 MMC.111072065  wrong or missing host password
+//	400 MMC.111072005  meeting not started (tokens only while in progress)
+//	400 MMC.111072006  meeting ended (token or lock)
+//	400 MMC.111070001  bad request: missing conferenceID, missing X-Login-Type,
+//	                   wrong Content-Type, bad JSON, isLock not 0 or 1
+//	                   (a stand-in: the vendor documents no code for this)
+//	401 MMC.111070004  control token missing, unknown, expired or for
+//	                   another meeting ("authentication failed")
+//	404 APIGW.0101     no such endpoint (the vendor's API gateway code)
+//	405 MMC.111070001  wrong method for the endpoint
+package meetingapitest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Error codes the fake answers with.
+const (
+	CodeMeetingNotExist = "MMC.111070005"
+	CodeWrongPassword   = "MMC.111072065"
+	CodeNotStarted      = "MMC.111072005"
+	CodeMeetingEnded    = "MMC.111072006"
+	CodeBadRequest      = "MMC.111070001"
+	CodeAuthFailed      = "MMC.111070004"
+	CodeNoSuchAPI       = "APIGW.0101"
+)
+
+// Paths of the endpoints, relative to the base path.
+const (
+	TokenPath = "/v1/mmc/control/conferences/token"
+	LockPath  = "/v1/mmc/control/conferences/lock"
+)
+
+// State is where a meeting is in its life.
+type State int
+
+const (
+	InProgress State = iota // tokens and lock work
+	NotStarted              // scheduled, not started: MMC.111072005
+	Ended                   // over: MMC.111072006
+)
+
+func (s State) String() string {
+	switch s {
+	case InProgress:
+		return "in progress"
+	case NotStarted:
+		return "not started"
+	case Ended:
+		return "ended"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Endpoint names one of the fake's endpoints.
+type Endpoint string
+
+const (
+	EndpointToken Endpoint = "token" // the control-token GET (also keep-alive)
+	EndpointLock  Endpoint = "lock"  // the lock PUT
+)
+
+// Call is one request the fake received. Endpoint is "" for a path the fake
+// does not serve.
+type Call struct {
+	Endpoint Endpoint
+	Method   string
+	Path     string // the full path, base path included
+	Query    url.Values
+	Header   http.Header
+	Body     []byte
+	At       time.Time
+}
+
+// Option configures a [Server].
+type Option func(*Server)
+
+// WithBasePath mounts the endpoints under p, like "/mmc-prefix", so a client
+// that builds absolute paths is caught.
+func WithBasePath(p string) Option {
+	return func(s *Server) {
+		p = strings.Trim(p, "/")
+		if p != "" {
+			p = "/" + p
+		}
+		s.basePath = p
+	}
+}
+
+// WithTokenLifetime sets how long an issued token lives (default 30 min).
+func WithTokenLifetime(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.lifetime = d
+		}
+	}
+}
+
+// WithClock sets the clock used for token expiry (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(s *Server) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+type meeting struct {
+	password string
+	state    State
+	locked   bool
+}
+
+type token struct {
+	conferenceID string
+	expires      time.Time
+}
+
+type fault struct {
+	n      int
+	status int
+	code   string
+}
+
+// Server is the fake. All methods are safe for concurrent use.
+type Server struct {
+	// URL is the base URL to give the client: scheme, host and base path,
+	// without a trailing slash.
+	URL string
+
+	srv      *httptest.Server
+	basePath string
+	lifetime time.Duration
+	now      func() time.Time
+	nonce    string
+
+	reqSeq atomic.Uint64
+	conns  atomic.Int64
+
+	mu       sync.Mutex
+	meetings map[string]*meeting
+	tokens   map[string]*token
+	calls    []Call
+	faults   map[Endpoint]*fault
+	latency  time.Duration
+	issued   int
+}
+
+// NewServer starts a fake on 127.0.0.1 with a random port. Close it when done.
+func NewServer(opts ...Option) *Server {
+	s := &Server{
+		lifetime: 30 * time.Minute,
+		now:      time.Now,
+		nonce:    randomHex(4),
+		meetings: map[string]*meeting{},
+		tokens:   map[string]*token{},
+		faults:   map[Endpoint]*fault{},
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	s.srv.Start()
+	s.URL = s.srv.URL + s.basePath
+	return s
+}
+
+// Close shuts the server down.
+func (s *Server) Close() { s.srv.Close() }
+
+// AddMeeting adds (or replaces) a meeting with its host password and state.
+// It starts unlocked.
+func (s *Server) AddMeeting(id, password string, st State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.meetings[id] = &meeting{password: password, state: st}
+}
+
+// SetState moves a known meeting to st; unknown IDs are ignored.
+func (s *Server) SetState(id string, st State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m, ok := s.meetings[id]; ok {
+		m.state = st
+	}
+}
+
+// Locked reports a meeting's lock state, and whether the meeting is known.
+func (s *Server) Locked(id string) (locked, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.meetings[id]
+	if !ok {
+		return false, false
+	}
+	return m.locked, true
+}
+
+// Calls returns a copy of the calls received so far, oldest first.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Call, len(s.calls))
+	for i, c := range s.calls {
+		c.Query = cloneValues(c.Query)
+		c.Header = c.Header.Clone()
+		c.Body = append([]byte(nil), c.Body...)
+		out[i] = c
+	}
+	return out
+}
+
+// CallCount returns how many calls ep received.
+func (s *Server) CallCount(ep Endpoint) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c.Endpoint == ep {
+			n++
+		}
+	}
+	return n
+}
+
+// ResetCalls forgets the recorded calls.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = nil
+}
+
+// FailNext makes the next n responses of ep fail with status and the body
+// {"error_code":code,"error_msg":"injected fault"}, whatever the request.
+// A 429 also carries Retry-After: 1. n <= 0 cancels a pending fault.
+func (s *Server) FailNext(ep Endpoint, n int, status int, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n <= 0 {
+		delete(s.faults, ep)
+		return
+	}
+	s.faults[ep] = &fault{n: n, status: status, code: code}
+}
+
+// SetLatency delays every response by d; a request whose context ends
+// first gets no answer.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// ExpireTokens makes every token issued so far invalid (401).
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
+
+// Connections returns how many TCP connections the server has accepted.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// TokensIssued returns how many tokens the server has issued (password and
+// keep-alive).
+func (s *Server) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issued
+}
+
+const maxBody = 64 << 10
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Request-Id", s.nonce+strconv.FormatUint(s.reqSeq.Add(1), 16))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+
+	ep := Endpoint("")
+	switch r.URL.Path {
+	case s.basePath + TokenPath:
+		ep = EndpointToken
+	case s.basePath + LockPath:
+		ep = EndpointLock
+	}
+
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{
+		Endpoint: ep, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
+		Header: r.Header.Clone(), Body: body, At: s.now(),
+	})
+	latency := s.latency
+	var forced *fault
+	if f := s.faults[ep]; ep != "" && f != nil {
+		forced = &fault{status: f.status, code: f.code}
+		if f.n--; f.n <= 0 {
+			delete(s.faults, ep)
+		}
+	}
+	s.mu.Unlock()
+
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if forced != nil {
+		if forced.status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeError(w, forced.status, forced.code, "injected fault")
+		return
+	}
+
+	switch ep {
+	case EndpointToken:
+		s.serveToken(w, r)
+	case EndpointLock:
+		s.serveLock(w, r, body)
+	default:
+		writeError(w, http.StatusNotFound, CodeNoSuchAPI, "the API does not exist or has not been published")
+	}
+}
+
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "method not allowed; use GET")
+		return
+	}
+	id := r.URL.Query().Get("conferenceID")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "conferenceID is required")
+		return
+	}
+	if r.Header.Get("X-Login-Type") != "1" {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "X-Login-Type must be 1")
+		return
+	}
+	auth := r.Header.Get("X-Conference-Authorization")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.meetings[id]
+	if auth != "" {
+		// Keep-alive: the live token stands in for the password.
+		if !s.validTokenLocked(auth, id) {
+			writeError(w, http.StatusUnauthorized, CodeAuthFailed, "authentication failed: control token invalid or expired")
+			return
+		}
+	}
+	switch {
+	case !ok:
+		writeError(w, http.StatusBadRequest, CodeMeetingNotExist, "conference not exist")
+		return
+	case auth == "" && (m.password == "" || r.Header.Get("X-Password") != m.password):
+		writeError(w, http.StatusBadRequest, CodeWrongPassword, "conference not found or password error")
+		return
+	case m.state == Ended:
+		writeError(w, http.StatusBadRequest, CodeMeetingEnded, "conference has ended")
+		return
+	case m.state == NotStarted:
+		writeError(w, http.StatusBadRequest, CodeNotStarted, "conference not started or already ended")
+		return
+	}
+
+	tok := randomHex(24)
+	now := s.now()
+	exp := now.Add(s.lifetime)
+	s.tokens[tok] = &token{conferenceID: id, expires: exp}
+	s.issued++
+	writeJSON(w, http.StatusOK, tokenResponse{
+		Data: tokenData{
+			Token:               tok,
+			ExpireTime:          exp.UnixMilli(),
+			ConfTokenExpireTime: int64(s.lifetime / time.Second),
+			Role:                1,
+			TmpWsToken:          randomHex(16),
+			WsURL:               "wss://127.0.0.1/cms/open/websocket/confctl/increment/conn",
+			UserID:              "fake-user",
+			OrgID:               "fake-org",
+			VMRCurrentConfID:    id,
+			SupportNotifyType:   []string{"ConfBasicInfoNotify", "ConfRealTimeInfoNotify"},
+		},
+		AddressToken:   randomHex(16),
+		GloablPublicIP: "127.0.0.1",
+	})
+}
+
+func (s *Server) serveLock(w http.ResponseWriter, r *http.Request, body []byte) {
+	if r.Method != http.MethodPut {
+		w.Header().Set("Allow", http.MethodPut)
+		writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "method not allowed; use PUT")
+		return
+	}
+	id := r.URL.Query().Get("conferenceID")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "conferenceID is required")
+		return
+	}
+	auth := r.Header.Get("X-Conference-Authorization")
+	if auth == "" {
+		writeError(w, http.StatusUnauthorized, CodeAuthFailed, "authentication failed: X-Conference-Authorization is required")
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "Content-Type must be application/json")
+		return
+	}
+	isLock, problem := parseLockBody(body)
+	if problem != "" {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, problem)
+		return
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.validTokenLocked(auth, id) {
+		writeError(w, http.StatusUnauthorized, CodeAuthFailed, "authentication failed: control token invalid or expired")
+		return
+	}
+	m, ok := s.meetings[id]
+	switch {
+	case !ok:
+		writeError(w, http.StatusBadRequest, CodeMeetingNotExist, "conference not exist")
+		return
+	case m.state == Ended:
+		writeError(w, http.StatusBadRequest, CodeMeetingEnded, "conference has ended")
+		return
+	case m.state == NotStarted:
+		writeError(w, http.StatusBadRequest, CodeNotStarted, "conference not started or already ended")
+		return
+	}
+	m.locked = isLock == 1
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+}
+
+// parseLockBody wants exactly one JSON object whose isLock is the integer 0 or 1.
+func parseLockBody(body []byte) (int, string) {
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return 0, "the body must be a JSON object"
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, "the body must be one JSON object"
+	}
+	raw, ok := fields["isLock"]
+	if !ok {
+		return 0, "isLock is required"
+	}
+	switch strings.TrimSpace(string(raw)) {
+	case "0":
+		return 0, ""
+	case "1":
+		return 1, ""
+	}
+	return 0, "isLock must be 0 or 1"
+}
+
+// validTokenLocked checks a raw or "Basic base64(token)" credential for
+// meeting id. s.mu must be held.
+func (s *Server) validTokenLocked(auth, id string) bool {
+	tok := auth
+	if len(auth) > 6 && strings.EqualFold(auth[:6], "basic ") {
+		dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
+		if err != nil {
+			return false
+		}
+		tok = string(dec)
+	}
+	t, ok := s.tokens[tok]
+	if !ok || t.conferenceID != id {
+		return false
+	}
+	if !s.now().Before(t.expires) {
+		delete(s.tokens, tok)
+		return false
+	}
+	return true
+}
+
+type tokenData struct {
+	Token               string   `json:"token"`
+	ExpireTime          int64    `json:"expireTime"`
+	ConfTokenExpireTime int64    `json:"confTokenExpireTime"`
+	Role                int      `json:"role"`
+	TmpWsToken          string   `json:"tmpWsToken"`
+	WsURL               string   `json:"wsURL"`
+	UserID              string   `json:"userID"`
+	OrgID               string   `json:"orgID"`
+	VMRCurrentConfID    string   `json:"vmrCurrentConfID"`
+	SupportNotifyType   []string `json:"supportNotifyType"`
+}
+
+type tokenResponse struct {
+	Data           tokenData `json:"data"`
+	AddressToken   string    `json:"addressToken"`
+	GloablPublicIP string    `json:"gloablPublicIP"` // sic, as the vendor spells it
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, struct {
+		Code    string `json:"error_code"`
+		Message string `json:"error_msg"`
+	}{code, msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("meetingapitest: %v", err)) // our own types always marshal
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
