@@ -1,0 +1,62 @@
+package commands
+
+// Visibility says who sees a reply.
+type Visibility int
+
+const (
+	// Ephemeral replies are shown only to the person who typed the command:
+	// usage errors, refusals and anything about credentials.
+	Ephemeral Visibility = iota
+	// InChannel replies are shown to the whole channel: the outcome of a
+	// meeting-API call, so the room sees who locked the meeting.
+	InChannel
+)
+
+func (v Visibility) String() string {
+	if v == InChannel {
+		return "in_channel"
+	}
+	return "ephemeral"
+}
+
+// Reply is a platform-neutral answer to a command. The bot renders it to
+// Block Kit; Text plus Details, one per line, is the plain-text form.
+type Reply struct {
+	Visibility Visibility
+	// Text is the headline, in Slack mrkdwn (mentions as <@U123>).
+	Text string
+	// Details are further lines, shown under the headline.
+	Details []string
+	// Note is small print, shown last (e.g. "the vendor API does not report
+	// lock state").
+	Note string
+	// Actions are buttons offered with the reply.
+	Actions []Action
+}
+
+// Action is a button that runs a command when clicked.
+type Action struct {
+	ID      string // stable action ID, e.g. "meeting_unlock"
+	Label   string
+	Value   string // opaque to the user; parsed back by the bot
+	Danger  bool
+	Confirm *Confirm
+}
+
+// Confirm is the dialog a button asks before it acts.
+type Confirm struct {
+	Title, Text, Yes, No string
+}
+
+// PlainText is the reply as plain lines: the text fallback of the rendered
+// message, and what the sandbox prints.
+func (r Reply) PlainText() string {
+	s := r.Text
+	for _, d := range r.Details {
+		s += "\n" + d
+	}
+	if r.Note != "" {
+		s += "\n" + r.Note
+	}
+	return s
+}
