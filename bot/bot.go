@@ -1,0 +1,378 @@
+// Package bot is meetingbot's Slack side: it holds the Socket Mode
+// connection, acknowledges every envelope at once, runs /meeting commands
+// through package commands, and delivers the replies through the command's
+// response_url (falling back to the Web API).
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/meetingbot/meetingbot/commands"
+	"github.com/meetingbot/meetingbot/store"
+)
+
+// EnvelopeClaimer records envelope IDs so a redelivered envelope is acted on
+// once, across connections and restarts.
+type EnvelopeClaimer interface {
+	ClaimEnvelope(ctx context.Context, envelopeID string, at time.Time) (first bool, err error)
+}
+
+// Config wires a Bot.
+type Config struct {
+	AppToken string // xapp-…
+	BotToken string // xoxb-…
+	// APIURL is the Web API base, ending in "/". Default https://slack.com/api/.
+	APIURL  string
+	Service *commands.Service
+	Claims  EnvelopeClaimer
+	Logger  zerolog.Logger
+	// CommandTimeout bounds one command from ack to delivered reply. Default 15 s.
+	CommandTimeout time.Duration
+	// DrainTimeout bounds how long Run waits for in-flight commands after
+	// its context ends. Default 10 s.
+	DrainTimeout time.Duration
+	// PingInterval is how long without a ping from Slack before the
+	// connection is considered dead. Default 30 s (slack-go's default).
+	PingInterval time.Duration
+	HTTPClient   *http.Client
+}
+
+// Bot is a running Slack bot.
+type Bot struct {
+	cfg     Config
+	command string
+	svc     *commands.Service
+	api     *slack.Client
+	http    *http.Client
+	log     zerolog.Logger
+	seen    recentSet
+
+	mu       sync.Mutex
+	draining bool
+	wg       sync.WaitGroup
+	inFlight atomic.Int64
+
+	connected        atomic.Bool
+	commandsTotal    atomic.Int64
+	deliveryFailures atomic.Int64
+	// work is the parent of every command's context. It outlives Run's
+	// context so in-flight commands can finish during the drain.
+	work       context.Context
+	cancelWork context.CancelFunc
+}
+
+// New validates cfg and returns a Bot; Run connects it.
+func New(cfg Config) (*Bot, error) {
+	switch {
+	case cfg.AppToken == "" || cfg.BotToken == "":
+		return nil, errors.New("bot: both the app token and the bot token are required")
+	case cfg.Service == nil || cfg.Claims == nil:
+		return nil, errors.New("bot: Service and Claims are required")
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = slack.APIURL
+	}
+	if !strings.HasSuffix(cfg.APIURL, "/") {
+		cfg.APIURL += "/"
+	}
+	if cfg.CommandTimeout == 0 {
+		cfg.CommandTimeout = 15 * time.Second
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	b := &Bot{
+		cfg:     cfg,
+		command: cfg.Service.Command(),
+		svc:     cfg.Service,
+		http:    cfg.HTTPClient,
+		log:     cfg.Logger,
+		api: slack.New(cfg.BotToken,
+			slack.OptionAppLevelToken(cfg.AppToken),
+			slack.OptionAPIURL(cfg.APIURL),
+			slack.OptionHTTPClient(cfg.HTTPClient),
+		),
+	}
+	b.work, b.cancelWork = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// Connected reports whether the Socket Mode connection is up.
+func (b *Bot) Connected() bool { return b.connected.Load() }
+
+// Stats are counters since start.
+type Stats struct {
+	Commands         int64 // slash commands received
+	DeliveryFailures int64 // replies that reached neither response_url nor the Web API
+}
+
+// Stats returns the counters.
+func (b *Bot) Stats() Stats {
+	return Stats{Commands: b.commandsTotal.Load(), DeliveryFailures: b.deliveryFailures.Load()}
+}
+
+// InFlight is the number of commands acknowledged but not yet answered.
+func (b *Bot) InFlight() int { return int(b.inFlight.Load()) }
+
+// Run connects to Slack and handles envelopes until ctx ends. Then it stops
+// taking envelopes, waits up to the drain timeout for in-flight commands,
+// and returns nil. It returns an error only if Slack refuses the connection
+// for good (a revoked or wrong token).
+func (b *Bot) Run(ctx context.Context) error {
+	client := socketmode.New(b.api, socketmode.OptionPingInterval(b.cfg.PingInterval))
+	h := socketmode.NewSocketmodeHandler(client)
+	h.HandleSlashCommand(b.command, b.onSlashCommand)
+	h.Handle(socketmode.EventTypeConnecting, b.onConnectionEvent)
+	h.Handle(socketmode.EventTypeConnected, b.onConnectionEvent)
+	h.Handle(socketmode.EventTypeConnectionError, b.onConnectionEvent)
+	h.Handle(socketmode.EventTypeDisconnect, b.onConnectionEvent)
+	h.Handle(socketmode.EventTypeInvalidAuth, b.onConnectionEvent)
+	h.HandleDefault(b.onOther)
+
+	runErr := h.RunEventLoopContext(ctx)
+	b.drain()
+	if runErr != nil && ctx.Err() == nil {
+		return fmt.Errorf("slack connection: %w", runErr)
+	}
+	return nil
+}
+
+func (b *Bot) drain() {
+	b.mu.Lock()
+	b.draining = true
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	n := b.InFlight()
+	if n > 0 {
+		b.log.Info().Int("in_flight", n).Dur("timeout", b.cfg.DrainTimeout).Msg("draining in-flight commands")
+	}
+	select {
+	case <-done:
+	case <-time.After(b.cfg.DrainTimeout):
+		b.log.Warn().Int("in_flight", b.InFlight()).Msg("drain timed out; cancelling the rest")
+		b.cancelWork()
+		<-done
+	}
+	b.cancelWork()
+}
+
+// track registers a command as in flight, unless the bot is shutting down.
+func (b *Bot) track() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.draining {
+		return false
+	}
+	b.wg.Add(1)
+	b.inFlight.Add(1)
+	return true
+}
+
+func (b *Bot) untrack() {
+	b.inFlight.Add(-1)
+	b.wg.Done()
+}
+
+func (b *Bot) onConnectionEvent(evt *socketmode.Event, _ *socketmode.Client) {
+	b.connected.Store(evt.Type == socketmode.EventTypeConnected)
+	switch evt.Type {
+	case socketmode.EventTypeConnected:
+		b.log.Info().Msg("connected to Slack")
+	case socketmode.EventTypeConnecting:
+		b.log.Debug().Msg("connecting to Slack")
+	case socketmode.EventTypeDisconnect:
+		b.log.Info().Msg("Slack asked for a reconnect")
+	case socketmode.EventTypeInvalidAuth:
+		b.log.Error().Msg("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
+	default:
+		if err, ok := evt.Data.(error); ok {
+			b.log.Warn().Err(err).Msg("Slack connection error; retrying")
+		} else {
+			b.log.Warn().Msg("Slack connection error; retrying")
+		}
+	}
+}
+
+// onOther acknowledges envelopes no handler claimed, so Slack does not
+// retry them, and says so for slash commands meant for another name.
+func (b *Bot) onOther(evt *socketmode.Event, client *socketmode.Client) {
+	if evt.Request == nil {
+		return
+	}
+	var payload any
+	if sc, ok := evt.Data.(slack.SlashCommand); ok {
+		payload = ackPayload(commands.Reply{Text: fmt.Sprintf(":grey_question: meetingbot answers %s, not %s.", b.command, sc.Command)})
+	}
+	b.ack(client, evt.Request.EnvelopeID, payload)
+}
+
+func (b *Bot) ack(client *socketmode.Client, envelopeID string, payload any) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := client.AckCtx(ctx, envelopeID, payload); err != nil {
+		b.log.Error().Err(err).Str("envelope", envelopeID).Msg("ack failed")
+	}
+}
+
+// onSlashCommand acknowledges first, with no I/O before the ack: commands
+// that need nothing else (help, usage errors) are answered in the ack
+// itself; the rest get a progress line and run afterwards.
+func (b *Bot) onSlashCommand(evt *socketmode.Event, client *socketmode.Client) {
+	sc, ok := evt.Data.(slack.SlashCommand)
+	if evt.Request == nil {
+		return
+	}
+	envID := evt.Request.EnvelopeID
+	if !ok {
+		b.ack(client, envID, nil)
+		return
+	}
+	b.commandsTotal.Add(1)
+	if b.seen.add(envID, time.Now()) {
+		b.ack(client, envID, nil)
+		b.log.Debug().Str("envelope", envID).Msg("duplicate envelope ignored")
+		return
+	}
+	cmd, err := commands.Parse(sc.Text)
+	switch {
+	case err != nil:
+		b.ack(client, envID, ackPayload(commands.UsageReply(b.command, err)))
+		return
+	case cmd.Verb == commands.VerbHelp:
+		b.ack(client, envID, ackPayload(commands.Help(b.command)))
+		return
+	case !validIDs(sc):
+		b.ack(client, envID, ackPayload(commands.Reply{Text: ":x: Slack sent this command without a valid team, channel or user ID, so it was not run."}))
+		return
+	}
+	if !b.track() {
+		b.ack(client, envID, ackPayload(commands.Reply{Text: ":hourglass: meetingbot is restarting. Nothing was done; try again in a few seconds."}))
+		return
+	}
+	defer b.untrack()
+	var payload any
+	if p := commands.Progress(cmd); p != "" {
+		payload = ackPayload(commands.Reply{Text: p})
+	}
+	b.ack(client, envID, payload)
+	b.execute(envID, sc, cmd)
+}
+
+func validIDs(sc slack.SlashCommand) bool {
+	return commands.ValidSlackID(sc.TeamID) && commands.ValidSlackID(sc.ChannelID) && commands.ValidSlackID(sc.UserID)
+}
+
+func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command) {
+	ctx, cancel := context.WithTimeout(b.work, b.cfg.CommandTimeout)
+	defer cancel()
+	log := b.log.With().Str("envelope", envID).Str("verb", string(cmd.Verb)).Str("channel", sc.ChannelID).Str("user", sc.UserID).Logger()
+
+	first, err := b.cfg.Claims.ClaimEnvelope(ctx, envID, time.Now())
+	if err != nil {
+		// Acting twice is safe (lock is idempotent); never acting is not.
+		log.Error().Err(err).Msg("could not record the envelope; running it anyway")
+	} else if !first {
+		log.Info().Msg("envelope already handled; ignoring the redelivery")
+		return
+	}
+	start := time.Now()
+	reply := b.svc.Execute(ctx, commands.Request{
+		Channel: store.Channel{Team: sc.TeamID, ID: sc.ChannelID},
+		UserID:  sc.UserID,
+		Command: cmd,
+	})
+	b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply)
+	log.Info().Dur("took", time.Since(start)).Str("visibility", reply.Visibility.String()).Msg("command handled")
+}
+
+// deliver posts the reply through response_url, which works in private
+// channels and channels the bot has not joined; if that fails, it falls back
+// to chat.postMessage or chat.postEphemeral.
+func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, channel, user string, r commands.Reply) {
+	blocks, text := Render(r)
+	if responseURL != "" {
+		err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, &slack.WebhookMessage{
+			Text: text, Blocks: &slack.Blocks{BlockSet: blocks}, ResponseType: responseType(r.Visibility),
+		})
+		if err == nil {
+			return
+		}
+		// The error may quote the URL, which is a capability: log its kind only.
+		log.Warn().Str("error", redactURL(err.Error(), responseURL)).Msg("response_url failed; falling back to the Web API")
+	}
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+	var err error
+	if r.Visibility == commands.InChannel {
+		_, _, err = b.api.PostMessageContext(ctx, channel, opts...)
+	} else {
+		_, err = b.api.PostEphemeralContext(ctx, channel, user, opts...)
+	}
+	if err != nil {
+		b.deliveryFailures.Add(1)
+		log.Error().Err(err).Msg("could not deliver the reply")
+	}
+}
+
+func redactURL(s, url string) string {
+	if url == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, url, "[response_url]")
+}
+
+// recentSet remembers envelope IDs seen in the last hour, in memory, so a
+// redelivery on the same process is caught before any I/O.
+type recentSet struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+const (
+	recentTTL     = time.Hour
+	recentPruneAt = 10_000
+	recentMax     = 50_000
+)
+
+// add records id and reports whether it was already there.
+func (s *recentSet) add(id string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen == nil {
+		s.seen = make(map[string]time.Time)
+	}
+	if _, ok := s.seen[id]; ok {
+		return true
+	}
+	if len(s.seen) >= recentPruneAt {
+		for k, t := range s.seen {
+			if now.Sub(t) > recentTTL {
+				delete(s.seen, k)
+			}
+		}
+		// A burst this large within the TTL: start over. The store's
+		// claim still catches redeliveries.
+		if len(s.seen) >= recentMax {
+			clear(s.seen)
+		}
+	}
+	s.seen[id] = now
+	return false
+}

@@ -1,0 +1,335 @@
+package bot_test
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meetingbot/meetingbot/bot"
+	"github.com/meetingbot/meetingbot/meetingapi/meetingapitest"
+)
+
+func payloadOf(t *testing.T, raw json.RawMessage) (responseType, text string) {
+	t.Helper()
+	var p struct {
+		ResponseType string `json:"response_type"`
+		Text         string `json:"text"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatalf("ack payload %s: %v", raw, err)
+	}
+	return p.ResponseType, p.Text
+}
+
+func TestBindLockAndConfirmOverSocketMode(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+
+	_, ack := h.send(t, "C1", "U1", "bind 914083136 "+password)
+	if rt, text := payloadOf(t, ack.Payload); rt != "ephemeral" || !strings.Contains(text, "Checking the host password for meeting 914083136") {
+		t.Fatalf("bind ack = %s %q", rt, text)
+	}
+	m := h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	if m.Via != "response_url" || m.ResponseType != "ephemeral" || !strings.Contains(m.Text, "is now bound") {
+		t.Fatalf("bind reply = %+v", m)
+	}
+
+	id, ack := h.send(t, "C1", "U1", "lock")
+	if rt, text := payloadOf(t, ack.Payload); rt != "ephemeral" || text != ":hourglass_flowing_sand: Locking this channel's meeting…" {
+		t.Fatalf("lock ack = %s %q", rt, text)
+	}
+	msgs, err := h.slack.WaitMessages(h.ctx(t), id, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msgs[0]; got.Via != "response_url" || got.ResponseType != "in_channel" || got.Text != ":lock: Meeting 914083136 locked by <@U1>." {
+		t.Fatalf("lock reply = %+v", got)
+	}
+	var blocks []struct{ Text struct{ Text string } }
+	if err := json.Unmarshal(msgs[0].Blocks, &blocks); err != nil || len(blocks) == 0 || blocks[0].Text.Text != ":lock: Meeting 914083136 locked by <@U1>." {
+		t.Fatalf("blocks do not carry the words: %s", msgs[0].Blocks)
+	}
+	if locked, _ := h.meetings.Locked(meetingID); !locked {
+		t.Fatal("the meeting is not locked")
+	}
+}
+
+func TestUnlockByExplicitID(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.reply(t, "C1", "U1", "lock")
+	m := h.reply(t, "C1", "U1", "unlock 914-083-136")
+	if m.ResponseType != "in_channel" || m.Text != ":unlock: Meeting 914083136 unlocked by <@U1>." {
+		t.Fatalf("unlock reply = %+v", m)
+	}
+	if locked, _ := h.meetings.Locked(meetingID); locked {
+		t.Fatal("the meeting is still locked")
+	}
+}
+
+func TestAnAPIErrorCodeIsShownWithItsHint(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	// A meeting the API does not know can still be bound (it cannot be
+	// checked); locking it then fails with the vendor's code.
+	h.reply(t, "C1", "U1", "bind 100200300 654321")
+	m := h.reply(t, "C1", "U1", "lock")
+	want := ":warning: Could not lock meeting 100200300: MMC.111070005 (HTTP 400) - the meeting does not exist or has ended."
+	if m.ResponseType != "in_channel" || m.Text != want {
+		t.Fatalf("reply = %s %q\nwant in_channel %q", m.ResponseType, m.Text, want)
+	}
+}
+
+func TestAWrongPasswordIsRefusedAndNothingIsStored(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	m := h.reply(t, "C1", "U1", "bind 914083136 000000")
+	if m.ResponseType != "ephemeral" || !strings.Contains(m.Text, "was not accepted, so nothing was stored") || strings.Contains(m.Text, "000000") {
+		t.Fatalf("reply = %+v", m)
+	}
+	m = h.reply(t, "C1", "U1", "lock")
+	if !strings.Contains(m.Text, "No meeting is bound") {
+		t.Fatalf("after a rejected bind, lock says %q", m.Text)
+	}
+}
+
+func TestLockWithNoIDAndNothingBound(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	m := h.reply(t, "C1", "U1", "lock")
+	if m.ResponseType != "ephemeral" || !strings.Contains(m.Text, "No meeting is bound to this channel yet.") || !strings.Contains(m.Text, "/meeting bind ID PASSWORD") {
+		t.Fatalf("reply = %+v", m)
+	}
+	if n := len(h.meetings.Calls()); n != 0 {
+		t.Fatalf("%d meeting-API calls", n)
+	}
+}
+
+func TestAnUnauthorizedUserIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.meetings.ResetCalls()
+	m := h.reply(t, "C1", "U2", "lock")
+	if m.ResponseType != "ephemeral" || !strings.Contains(m.Text, "Only this channel's controllers can lock meeting 914083136: <@U1>.") {
+		t.Fatalf("reply = %+v", m)
+	}
+	if n := len(h.meetings.Calls()); n != 0 {
+		t.Fatalf("a refused command made %d meeting-API calls", n)
+	}
+	if m := h.reply(t, "C1", admin, "lock"); !strings.Contains(m.Text, "locked by <@U0ADMIN>") {
+		t.Fatalf("an admin's lock = %q", m.Text)
+	}
+}
+
+func TestChannelScoping(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	m := h.reply(t, "C2", "U1", "lock 914083136")
+	if !strings.Contains(m.Text, "Meeting 914083136 is not bound in this channel.") {
+		t.Fatalf("reply = %q", m.Text)
+	}
+	if locked, _ := h.meetings.Locked(meetingID); locked {
+		t.Fatal("a meeting bound in C1 was locked from C2")
+	}
+}
+
+func TestARestartKeepsBindings(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.restart(t)
+	if m := h.reply(t, "C1", "U1", "lock"); m.Text != ":lock: Meeting 914083136 locked by <@U1>." {
+		t.Fatalf("after a restart, lock says %q", m.Text)
+	}
+}
+
+func TestUsageErrorsAreAnsweredInTheAckAndCallNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, text := range []string{"", "help", "explode", "lock 12", "lock ９１４０８３１３６", "lock 914083136 123456789", strings.Repeat("x", 3000), "lock \u202e914083136"} {
+		id, ack := h.send(t, "C1", "U1", text)
+		rt, got := payloadOf(t, ack.Payload)
+		if rt != "ephemeral" || !strings.Contains(got, "/meeting") {
+			t.Fatalf("%q: ack = %s %q", text, rt, got)
+		}
+		if ack.Dropped {
+			t.Fatalf("%q: the ack was too big for Slack (%d bytes)", text, ack.Size)
+		}
+		h.idle(t)
+		if n := len(h.slack.MessagesFor(id)); n != 0 {
+			t.Fatalf("%q: %d further messages", text, n)
+		}
+	}
+	if n := len(h.meetings.Calls()); n != 0 {
+		t.Fatalf("bad input made %d meeting-API calls", n)
+	}
+}
+
+func TestARedeliveredEnvelopeIsActedOnOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.meetings.ResetCalls()
+	id, _ := h.send(t, "C1", "U1", "lock")
+	if _, err := h.slack.WaitMessages(h.ctx(t), id, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.slack.Redeliver(h.ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.slack.AcksFor(id)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := len(h.slack.AcksFor(id)); n != 2 {
+		t.Fatalf("%d acks, want both deliveries acked", n)
+	}
+	h.idle(t)
+	if n := len(h.slack.MessagesFor(id)); n != 1 {
+		t.Fatalf("%d replies to one envelope delivered twice", n)
+	}
+	if n := h.meetings.CallCount(meetingapitest.EndpointLock); n != 1 {
+		t.Fatalf("%d lock calls for one envelope delivered twice", n)
+	}
+}
+
+func TestARedeliveryAfterARestartIsStillActedOnOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.meetings.ResetCalls()
+	id, _ := h.send(t, "C1", "U1", "lock")
+	if _, err := h.slack.WaitMessages(h.ctx(t), id, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.restart(t) // the in-memory record is gone; the store's is not
+	if err := h.slack.Redeliver(h.ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.slack.AcksFor(id)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	h.idle(t)
+	if n := h.meetings.CallCount(meetingapitest.EndpointLock); n != 1 {
+		t.Fatalf("%d lock calls, want 1", n)
+	}
+}
+
+func TestAFailedResponseURLFallsBackToTheWebAPI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.slack.FailResponseURL(1, 500)
+	id, _ := h.send(t, "C1", "U1", "lock")
+	h.idle(t)
+	var posted bool
+	for _, m := range h.slack.Messages() {
+		if m.Via == "chat.postMessage" && m.Channel == "C1" && m.Text == ":lock: Meeting 914083136 locked by <@U1>." {
+			posted = true
+		}
+	}
+	if !posted {
+		t.Fatalf("no chat.postMessage fallback; messages for the envelope: %+v", h.slack.MessagesFor(id))
+	}
+}
+
+func TestShutdownLetsAnInFlightCommandFinish(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.meetings.SetLatency(300 * time.Millisecond)
+	id, _ := h.send(t, "C1", "U1", "lock")
+	if h.bot.InFlight() != 1 {
+		t.Fatalf("in flight = %d after the ack, want 1", h.bot.InFlight())
+	}
+	h.stop(t) // returns only after the drain
+	msgs := h.slack.MessagesFor(id)
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "locked by <@U1>") {
+		t.Fatalf("the in-flight lock was not finished before shutdown: %+v", msgs)
+	}
+}
+
+func TestTheDrainIsBounded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *bot.Config) { c.DrainTimeout = 100 * time.Millisecond })
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.meetings.SetLatency(time.Minute)
+	h.send(t, "C1", "U1", "lock")
+	start := time.Now()
+	h.stop(t)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %v with a 100ms drain bound", took)
+	}
+}
+
+func TestSecretsNeverReachLogsMessagesOrTheDatabase(t *testing.T) {
+	t.Parallel()
+	const secretPassword = "Zq8#secret-host-pw"
+	h := newHarness(t)
+	h.meetings.AddMeeting("777888999", secretPassword, meetingapitest.InProgress)
+	h.reply(t, "C1", "U1", "bind 777888999 wrong-"+secretPassword)
+	h.reply(t, "C1", "U1", "bind 777888999 "+secretPassword)
+	h.reply(t, "C1", "U1", "lock")
+	h.meetings.ExpireTokens()
+	h.reply(t, "C1", "U1", "unlock")
+	h.reply(t, "C1", "U1", "status")
+	h.meetings.SetState("777888999", meetingapitest.Ended)
+	h.reply(t, "C1", "U1", "lock")
+	h.restart(t)
+	h.reply(t, "C1", "U1", "lock")
+	h.stop(t)
+
+	secrets := []string{secretPassword, h.key.Encode()}
+	for _, c := range h.meetings.Calls() {
+		if tok := c.Header.Get("X-Conference-Authorization"); tok != "" {
+			secrets = append(secrets, tok)
+		}
+	}
+	if len(secrets) < 4 {
+		t.Fatalf("expected several control tokens to check, got %d secrets", len(secrets))
+	}
+	var haystack strings.Builder
+	haystack.WriteString(h.logs.String())
+	for _, m := range h.slack.Messages() {
+		haystack.Write(m.Raw)
+	}
+	for _, a := range h.slack.Acks() {
+		haystack.Write(a.Payload)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if b, err := os.ReadFile(h.dbPath + suffix); err == nil {
+			haystack.Write(b)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "command handled") {
+		t.Fatal("the debug log is empty; the check would prove nothing")
+	}
+	for _, s := range secrets {
+		if strings.Contains(haystack.String(), s) {
+			t.Fatalf("a secret (%d chars) appears in a log line, a Slack message or the database", len(s))
+		}
+	}
+}
+
+func TestASlashCommandForAnotherNameIsAckedAndExplained(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := h.ctx(t)
+	id, err := h.slack.SendSlashCommand(ctx, slackCommand("/other", "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := h.slack.WaitAck(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, text := payloadOf(t, ack.Payload); !strings.Contains(text, "meetingbot answers /meeting, not /other") {
+		t.Fatalf("ack = %q", text)
+	}
+}

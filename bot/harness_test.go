@@ -1,0 +1,196 @@
+package bot_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/meetingbot/meetingbot/bot"
+	"github.com/meetingbot/meetingbot/bot/slacktest"
+	"github.com/meetingbot/meetingbot/commands"
+	"github.com/meetingbot/meetingbot/meetingapi"
+	"github.com/meetingbot/meetingbot/meetingapi/meetingapitest"
+	"github.com/meetingbot/meetingbot/store"
+)
+
+const (
+	meetingID = "914083136"
+	password  = "123456"
+	admin     = "U0ADMIN"
+)
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// harness is the real bot connected over a real WebSocket to the fake
+// Slack, calling the fake meeting API over HTTP, with a real SQLite file.
+type harness struct {
+	slack    *slacktest.Server
+	meetings *meetingapitest.Server
+	dbPath   string
+	key      store.Key
+	logs     *syncBuffer
+
+	store  *store.SQLite
+	bot    *bot.Bot
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type harnessOption func(*bot.Config)
+
+func newHarness(t testing.TB, opts ...harnessOption) *harness {
+	t.Helper()
+	key, err := store.NewRandomKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{
+		slack:    slacktest.New(slacktest.WithPingInterval(time.Second)),
+		meetings: meetingapitest.NewServer(),
+		dbPath:   filepath.Join(t.TempDir(), "meetingbot.db"),
+		key:      key,
+		logs:     &syncBuffer{},
+	}
+	t.Cleanup(h.slack.Close)
+	t.Cleanup(h.meetings.Close)
+	h.meetings.AddMeeting(meetingID, password, meetingapitest.InProgress)
+	h.start(t, opts...)
+	t.Cleanup(func() { h.stop(t) })
+	return h
+}
+
+func (h *harness) start(t testing.TB, opts ...harnessOption) {
+	t.Helper()
+	log := zerolog.New(h.logs).Level(zerolog.DebugLevel)
+	st, err := store.OpenSQLite(context.Background(), h.dbPath, h.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := meetingapi.NewClient(meetingapi.WithBaseURL(h.meetings.URL), meetingapi.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := commands.New(commands.Config{Meetings: client, Store: st, Admins: []string{admin}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bot.Config{
+		AppToken: h.slack.AppToken(), BotToken: h.slack.BotToken(), APIURL: h.slack.APIURL(),
+		Service: svc, Claims: st, Logger: log, PingInterval: 5 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	b, err := bot.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.store, h.bot, h.cancel, h.done = st, b, cancel, make(chan error, 1)
+	go func() { h.done <- b.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := h.slack.WaitConnections(wctx, 1); err != nil {
+		t.Fatalf("the bot did not connect: %v", err)
+	}
+}
+
+// stop shuts the bot down as SIGTERM would and closes the store.
+func (h *harness) stop(t testing.TB) {
+	t.Helper()
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("Run did not return after its context ended")
+	}
+	h.store.Close()
+	h.cancel = nil
+}
+
+func (h *harness) restart(t testing.TB) {
+	t.Helper()
+	h.stop(t)
+	// Wait for the old socket to be gone, so the check below sees the new one.
+	deadline := time.Now().Add(10 * time.Second)
+	for h.slack.Connections() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.start(t)
+}
+
+func (h *harness) ctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// send types a slash command as user in channel and waits for the ack.
+func (h *harness) send(t testing.TB, channel, user, text string) (string, slacktest.Ack) {
+	t.Helper()
+	ctx := h.ctx(t)
+	id, err := h.slack.SendSlashCommand(ctx, slacktest.SlashCommand{ChannelID: channel, UserID: user, Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := h.slack.WaitAck(ctx, id)
+	if err != nil {
+		t.Fatalf("no ack for %q: %v", text, err)
+	}
+	return id, ack
+}
+
+// reply sends a command that does work and returns the one message posted
+// for it.
+func (h *harness) reply(t testing.TB, channel, user, text string) slacktest.Message {
+	t.Helper()
+	id, _ := h.send(t, channel, user, text)
+	msgs, err := h.slack.WaitMessages(h.ctx(t), id, 1)
+	if err != nil {
+		t.Fatalf("no reply to %q: %v", text, err)
+	}
+	return msgs[0]
+}
+
+// idle waits until the bot has no command in flight.
+func (h *harness) idle(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.bot.InFlight() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the bot is still busy")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func slackCommand(command, text string) slacktest.SlashCommand {
+	return slacktest.SlashCommand{ChannelID: "C1", UserID: "U1", Command: command, Text: text}
+}

@@ -1,0 +1,125 @@
+package bot
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/meetingbot/meetingbot/commands"
+)
+
+// Slack's limits for the blocks we use.
+const (
+	maxSectionText = 3000
+	maxContextText = 2000
+	maxButtonText  = 75
+	maxBlocks      = 50
+	maxFallback    = 4000
+	// maxAckBytes keeps an acknowledgement well under the 20 KB that Slack
+	// silently drops.
+	maxAckBytes = 16 * 1024
+)
+
+// Render turns a reply into Block Kit and its plain-text fallback, with the
+// same words in both.
+func Render(r commands.Reply) ([]slack.Block, string) {
+	var blocks []slack.Block
+	blocks = append(blocks, section(r.Text))
+	for _, chunk := range chunkLines(r.Details, maxSectionText) {
+		if len(blocks) >= maxBlocks-2 {
+			break
+		}
+		blocks = append(blocks, section(chunk))
+	}
+	if r.Note != "" {
+		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, truncate(r.Note, maxContextText), false, false)))
+	}
+	if len(r.Actions) > 0 {
+		var elems []slack.BlockElement
+		for _, a := range r.Actions {
+			btn := slack.NewButtonBlockElement(a.ID, a.Value, slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Label, maxButtonText), true, false))
+			if a.Danger {
+				btn.Style = slack.StyleDanger
+			}
+			if a.Confirm != nil {
+				btn.Confirm = slack.NewConfirmationBlockObject(
+					slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.Title, false, false),
+					slack.NewTextBlockObject(slack.MarkdownType, a.Confirm.Text, false, false),
+					slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.Yes, false, false),
+					slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.No, false, false),
+				)
+				if a.Danger {
+					btn.Confirm.Style = slack.StyleDanger
+				}
+			}
+			elems = append(elems, btn)
+		}
+		blocks = append(blocks, slack.NewActionBlock("meeting_actions", elems...))
+	}
+	return blocks, truncate(r.PlainText(), maxFallback)
+}
+
+func section(text string) *slack.SectionBlock {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionText), false, false), nil, nil)
+}
+
+// chunkLines joins lines into chunks of at most max characters, so a long
+// history splits into several sections instead of being cut.
+func chunkLines(lines []string, max int) []string {
+	var chunks []string
+	var cur strings.Builder
+	for _, l := range lines {
+		l = truncate(l, max)
+		if cur.Len() > 0 && utf8.RuneCountInString(cur.String())+1+utf8.RuneCountInString(l) > max {
+			chunks = append(chunks, cur.String())
+			cur.Reset()
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte('\n')
+		}
+		cur.WriteString(l)
+	}
+	if cur.Len() > 0 {
+		chunks = append(chunks, cur.String())
+	}
+	return chunks
+}
+
+func truncate(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max-1]) + "…"
+}
+
+// messagePayload is what goes to Slack as an ack payload or a response_url
+// post.
+type messagePayload struct {
+	ResponseType    string        `json:"response_type,omitempty"`
+	Text            string        `json:"text"`
+	Blocks          []slack.Block `json:"blocks,omitempty"`
+	ReplaceOriginal bool          `json:"replace_original,omitempty"`
+}
+
+func responseType(v commands.Visibility) string {
+	if v == commands.InChannel {
+		return slack.ResponseTypeInChannel
+	}
+	return slack.ResponseTypeEphemeral
+}
+
+// ackPayload renders a reply for an acknowledgement, keeping it under the
+// size Slack accepts: if the blocks would not fit, the text alone goes.
+func ackPayload(r commands.Reply) messagePayload {
+	blocks, text := Render(r)
+	p := messagePayload{ResponseType: responseType(r.Visibility), Text: text, Blocks: blocks}
+	if b, err := json.Marshal(p); err == nil && len(b) <= maxAckBytes {
+		return p
+	}
+	p.Blocks = nil
+	p.Text = truncate(text, maxAckBytes/8)
+	return p
+}
