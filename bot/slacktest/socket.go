@@ -444,17 +444,17 @@ func (s *Server) deliver(ctx context.Context, e *envelope) error {
 		d := &delivery{}
 		s.mu.Lock()
 		e.deliveries = append(e.deliveries, d)
+		// The response_url is live from the moment the frame can reach the
+		// bot: a fast bot posts to it before writeText returns here.
+		if !e.sent {
+			e.sent = true
+			e.firstSent = time.Now()
+		}
 		s.mu.Unlock()
 		if err := c.writeText(e.raw, d); err != nil {
 			c.close()
 			continue
 		}
-		s.mu.Lock()
-		if !e.sent {
-			e.sent = true
-			e.firstSent = epoch.Add(time.Duration(d.done.Load()))
-		}
-		s.mu.Unlock()
 		return nil
 	}
 }
