@@ -148,6 +148,9 @@ func (b *Bot) Run(ctx context.Context) error {
 	client := socketmode.New(b.api, opts...)
 	h := socketmode.NewSocketmodeHandler(client)
 	h.HandleSlashCommand(b.command, b.onSlashCommand)
+	h.HandleInteractionBlockAction(commands.ActionLock, b.onBlockAction)
+	h.HandleInteractionBlockAction(commands.ActionUnlock, b.onBlockAction)
+	h.HandleViewSubmission(bindCallbackID, b.onViewSubmission)
 	h.Handle(socketmode.EventTypeConnecting, b.onConnectionEvent)
 	h.Handle(socketmode.EventTypeConnected, b.onConnectionEvent)
 	h.Handle(socketmode.EventTypeConnectionError, b.onConnectionEvent)
@@ -308,23 +311,37 @@ func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command)
 		return
 	}
 	start := time.Now()
-	reply := b.svc.Execute(ctx, commands.Request{
+	req := commands.Request{
 		Channel: store.Channel{Team: sc.TeamID, ID: sc.ChannelID},
 		UserID:  sc.UserID,
 		Command: cmd,
-	})
-	b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply)
+	}
+	var reply commands.Reply
+	if cmd.Verb == commands.VerbBind && cmd.Password == "" {
+		reply = b.openBindModal(ctx, sc, req)
+		if reply.Text == "" {
+			log.Info().Dur("took", time.Since(start)).Msg("bind form opened")
+			return
+		}
+	} else {
+		reply = b.svc.Execute(ctx, req)
+	}
+	b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply, false)
 	log.Info().Dur("took", time.Since(start)).Str("visibility", reply.Visibility.String()).Msg("command handled")
 }
 
 // deliver posts the reply through response_url, which works in private
 // channels and channels the bot has not joined; if that fails, it falls back
 // to chat.postMessage or chat.postEphemeral.
-func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, channel, user string, r commands.Reply) {
+//
+// replaceOriginal edits the message behind a button click instead of
+// posting a new one.
+func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, channel, user string, r commands.Reply, replaceOriginal bool) {
 	blocks, text := Render(r)
 	if responseURL != "" {
 		err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, &slack.WebhookMessage{
 			Text: text, Blocks: &slack.Blocks{BlockSet: blocks}, ResponseType: responseType(r.Visibility),
+			ReplaceOriginal: replaceOriginal,
 		})
 		if err == nil {
 			return

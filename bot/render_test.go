@@ -40,7 +40,35 @@ var layouts = map[string]commands.Reply{
 			Confirm: &commands.Confirm{Title: "Unlock the meeting?", Text: "Anyone with the link can join again.", Yes: "Unlock", No: "Cancel"}}}},
 }
 
-func TestRenderedLayoutsMatchTheirGoldenFiles(t *testing.T) {
+func TestGoldenBindForm(t *testing.T) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(BindModal("/meeting", "914083136", `{"team":"T1","channel":"C1","conference_id":"914083136"}`)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "bind_modal", buf.Bytes())
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./bot -run Golden -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("%s changed; if intended, rerun with -update.\ngot:\n%s", path, got)
+	}
+}
+
+func TestGoldenLayouts(t *testing.T) {
 	for name, reply := range layouts {
 		t.Run(name, func(t *testing.T) {
 			blocks, text := Render(reply)
@@ -51,20 +79,7 @@ func TestRenderedLayoutsMatchTheirGoldenFiles(t *testing.T) {
 			if err := enc.Encode(map[string]any{"text": text, "response_type": responseType(reply.Visibility), "blocks": blocks}); err != nil {
 				t.Fatal(err)
 			}
-			got := buf.Bytes()
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./bot -run Golden -update to create it)", err)
-			}
-			if string(got) != string(want) {
-				t.Fatalf("%s changed; if intended, rerun with -update.\ngot:\n%s", path, got)
-			}
+			golden(t, name, buf.Bytes())
 		})
 	}
 }

@@ -35,21 +35,23 @@ func (s *Service) bind(ctx context.Context, req Request) Reply {
 	if ok, refusal := s.MayBind(ctx, req); !ok {
 		return refusal
 	}
-	return s.Bind(ctx, req.Channel, req.UserID, id, req.Command.Password)
+	reply, _ := s.Bind(ctx, req.Channel, req.UserID, id, req.Command.Password)
+	return reply
 }
 
 // Bind checks the host password against the meeting API and stores it. A
 // meeting that is not in progress cannot be checked, so it is stored with a
-// note; a wrong password stores nothing. The caller has authorized it.
-func (s *Service) Bind(ctx context.Context, ch store.Channel, user string, id meetingapi.ConferenceID, pw meetingapi.Password) Reply {
+// note; a rejected password stores nothing and rejected is true. The caller
+// has authorized it (see MayBind).
+func (s *Service) Bind(ctx context.Context, ch store.Channel, user string, id meetingapi.ConferenceID, pw meetingapi.Password) (reply Reply, rejected bool) {
 	req := Request{Channel: ch, UserID: user, Command: Command{Verb: VerbBind, ConferenceID: id}}
 	ct, verifyErr := s.meetings.ControlToken(ctx, id, pw)
 	if errors.Is(verifyErr, meetingapi.ErrWrongPassword) {
 		s.audit(ctx, req, "bind", id, "error", verifyErr, "host password not accepted")
-		return WrongPasswordReply(id, verifyErr)
+		return WrongPasswordReply(id, verifyErr), true
 	}
-	if err := s.store.Bind(ctx, ch, string(id), pw.Reveal(), user, s.now().UTC()); err != nil {
-		return s.internalError(req, "bind", err)
+	if err := s.store.Bind(context.WithoutCancel(ctx), ch, string(id), pw.Reveal(), user, s.now().UTC()); err != nil {
+		return s.internalError(req, "bind", err), false
 	}
 	r := Reply{
 		Visibility: Ephemeral,
@@ -61,14 +63,14 @@ func (s *Service) Bind(ctx context.Context, ch store.Channel, user string, id me
 	}
 	if verifyErr != nil {
 		s.audit(ctx, req, "bind", id, "unverified", verifyErr, "stored without checking the password")
-		r.Details = append(r.Details, "The password could not be checked yet ("+describeAPIError(verifyErr)+") It is stored anyway and will be checked on the first lock.")
-		return r
+		r.Details = append(r.Details, "The password could not be checked yet ("+strings.TrimSuffix(describeAPIError(verifyErr), ".")+"). It is stored anyway and will be checked on the first lock.")
+		return r, false
 	}
-	if err := s.store.PutToken(ctx, ch, string(id), ct.Token.Reveal(), ct.ExpiresAt); err != nil {
+	if err := s.store.PutToken(context.WithoutCancel(ctx), ch, string(id), ct.Token.Reveal(), ct.ExpiresAt); err != nil {
 		s.log.Error().Err(err).Msg("caching control token failed")
 	}
 	s.audit(ctx, req, "bind", id, "ok", nil, "")
-	return r
+	return r, false
 }
 
 // WrongPasswordReply is what a bind with a rejected password gets.

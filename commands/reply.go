@@ -32,6 +32,10 @@ type Reply struct {
 	Note string
 	// Actions are buttons offered with the reply.
 	Actions []Action
+	// StateChange marks the confirmation of a lock or unlock. When it
+	// answers a button click it replaces the message that held the button,
+	// so the channel shows the current state and who set it.
+	StateChange bool
 }
 
 // Action is a button that runs a command when clicked.

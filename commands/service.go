@@ -86,7 +86,17 @@ type Request struct {
 	Channel store.Channel
 	UserID  string
 	Command Command
+	// FromButton marks a click on a Lock/Unlock button. A button can be
+	// stale: if the meeting is already in the state it asks for, the click
+	// is explained instead of sent to the meeting API.
+	FromButton bool
 }
+
+// Action IDs of the buttons on lock and unlock confirmations.
+const (
+	ActionLock   = "meeting_lock"
+	ActionUnlock = "meeting_unlock"
+)
 
 // Execute runs the command and returns the reply to show. It never returns
 // an error: every failure becomes a reply, and internal faults are logged.
@@ -128,6 +138,9 @@ func Progress(cmd Command) string {
 	case VerbUnlock:
 		return ":hourglass_flowing_sand: Unlocking " + what + "…"
 	case VerbBind:
+		if cmd.Password == "" {
+			return "" // a form opens instead
+		}
 		return ":hourglass_flowing_sand: Checking the host password for " + what + "…"
 	case VerbUnbind:
 		return ":hourglass_flowing_sand: Unbinding " + what + "…"
@@ -258,6 +271,10 @@ func (s *Service) setLock(ctx context.Context, req Request, locked bool) Reply {
 	if !ok {
 		return s.refusal(ctx, req, verb+" meeting "+string(id), id, ctrls)
 	}
+	if req.FromButton && (locked && m.LockState == store.LockLocked || !locked && m.LockState == store.LockUnlocked) {
+		return Reply{Visibility: Ephemeral,
+			Text: fmt.Sprintf(":information_source: Meeting %s is already %s (by %s at %s), so that button did nothing.", id, done, mention(m.LockSetBy), formatClock(m.LockSetAt))}
+	}
 
 	err = s.controlWithToken(ctx, req.Channel, id, func(tok meetingapi.Token) error {
 		return s.meetings.SetLock(ctx, id, tok, locked)
@@ -282,9 +299,21 @@ func (s *Service) setLock(ctx context.Context, req Request, locked bool) Reply {
 	}
 	s.audit(ctx, req, verb, id, "ok", nil, "")
 	return Reply{
-		Visibility: InChannel,
-		Text:       fmt.Sprintf("%s Meeting %s %s by %s.", icon, id, done, mention(req.UserID)),
+		Visibility:  InChannel,
+		Text:        fmt.Sprintf("%s Meeting %s %s by %s.", icon, id, done, mention(req.UserID)),
+		Actions:     []Action{toggleAction(id, !locked)},
+		StateChange: true,
 	}
+}
+
+// toggleAction is the button that undoes a lock or unlock.
+func toggleAction(id meetingapi.ConferenceID, lock bool) Action {
+	if lock {
+		return Action{ID: ActionLock, Label: "Lock", Value: string(id),
+			Confirm: &Confirm{Title: "Lock the meeting?", Text: fmt.Sprintf("Nobody else will be able to join meeting %s.", id), Yes: "Lock", No: "Cancel"}}
+	}
+	return Action{ID: ActionUnlock, Label: "Unlock", Value: string(id), Danger: true,
+		Confirm: &Confirm{Title: "Unlock the meeting?", Text: fmt.Sprintf("Anyone with the meeting ID and password will be able to join meeting %s again.", id), Yes: "Unlock", No: "Cancel"}}
 }
 
 // internalErr marks failures of our own storage, as opposed to the meeting
