@@ -8,12 +8,21 @@ import (
 )
 
 // BenchmarkLockUnlock measures one lock or unlock through the client against
-// the fake over loopback, connection reused.
+// the fake over loopback, connection reused: with the defaults (retries with
+// a per-attempt timeout, circuit breaker) and with both off, to show what
+// they cost on the happy path.
 func BenchmarkLockUnlock(b *testing.B) {
+	b.Run("defaults", func(b *testing.B) { benchLockUnlock(b) })
+	b.Run("no retry or breaker", func(b *testing.B) {
+		benchLockUnlock(b, meetingapi.WithRetry(meetingapi.RetryPolicy{MaxAttempts: 1}), meetingapi.WithBreaker(0, 0))
+	})
+}
+
+func benchLockUnlock(b *testing.B, opts ...meetingapi.Option) {
 	fake := meetingapitest.NewServer(meetingapitest.WithBasePath(basePath))
 	defer fake.Close()
 	fake.AddMeeting(string(testID), testPassword.Reveal(), meetingapitest.InProgress)
-	c, err := meetingapi.NewClient(meetingapi.WithBaseURL(fake.URL))
+	c, err := meetingapi.NewClient(append([]meetingapi.Option{meetingapi.WithBaseURL(fake.URL)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

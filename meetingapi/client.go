@@ -53,6 +53,13 @@ type Client struct {
 	userAgent string
 	log       zerolog.Logger
 	now       func() time.Time
+	retry     RetryPolicy
+	breaker   *breaker // nil: disabled
+
+	// Test hooks (set through export_test.go): how backoff waits and how
+	// it draws its jitter.
+	sleep  func(context.Context, time.Duration) error
+	jitter func(max time.Duration) time.Duration
 }
 
 // Option configures a [Client].
@@ -113,8 +120,10 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
-// WithLogger logs one debug line per call: op, conference ID, status,
-// request ID and duration. It never logs secrets.
+// WithLogger logs one debug line per attempt (op, conference ID, attempt,
+// status, request ID and duration), one per retry (op, conference ID,
+// attempt, delay, status and code), and the circuit breaker opening (warn)
+// and closing (info). It never logs secrets.
 func WithLogger(l zerolog.Logger) Option {
 	return func(c *Client) error {
 		c.log = l
@@ -123,9 +132,15 @@ func WithLogger(l zerolog.Logger) Option {
 }
 
 // NewClient returns a Client for [DefaultBaseURL], a 10-second timeout, a
-// connection pool and verified TLS, changed by opts.
+// connection pool, verified TLS, [DefaultRetryPolicy] and a circuit breaker
+// ([DefaultBreakerThreshold], [DefaultBreakerCooldown]), changed by opts.
 func NewClient(opts ...Option) (*Client, error) {
-	c := &Client{userAgent: DefaultUserAgent, log: zerolog.Nop(), now: time.Now}
+	c := &Client{
+		userAgent: DefaultUserAgent, log: zerolog.Nop(), now: time.Now,
+		retry:   DefaultRetryPolicy,
+		breaker: &breaker{threshold: DefaultBreakerThreshold, cooldown: DefaultBreakerCooldown},
+		sleep:   sleepCtx, jitter: jitter,
+	}
 	if err := WithBaseURL(DefaultBaseURL)(c); err != nil {
 		return nil, err
 	}
@@ -143,6 +158,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	hc := *c.http
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.http = &hc
+	if c.breaker != nil {
+		c.breaker.now, c.breaker.log = c.now, c.log
+	}
 	c.tokenURL = c.base.ResolveReference(&url.URL{Path: tokenPath}).String() + "?conferenceID="
 	c.lockURL = c.base.ResolveReference(&url.URL{Path: lockPath}).String() + "?conferenceID="
 	return c, nil
@@ -191,16 +209,22 @@ func (c *Client) SetLock(ctx context.Context, id ConferenceID, tok Token, locked
 	if locked {
 		op, body = opLock, bodyLock
 	}
-	if err := c.check(op, id, tok.Reveal()); err != nil {
+	secret := tok.Reveal()
+	if err := c.check(op, id, secret); err != nil {
 		return err
 	}
-	req, err := c.newRequest(ctx, http.MethodPut, c.lockURL+string(id), bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("meetingapi: %s %s: %w", op, id, err)
-	}
-	req.ContentLength = int64(len(body))
-	req.Header["X-Conference-Authorization"] = []string{tok.Reveal()}
-	_, err = c.do(req, op, id, tok.Reveal(), false)
+	u := c.lockURL + string(id)
+	_, err := c.call(ctx, op, id, secret, false, func(ctx context.Context) (*http.Request, error) {
+		// A new request and body reader per attempt, so every retry sends
+		// the whole body.
+		req, err := c.newRequest(ctx, http.MethodPut, u, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.ContentLength = int64(len(body))
+		req.Header["X-Conference-Authorization"] = []string{secret}
+		return req, nil
+	})
 	return err
 }
 
@@ -232,13 +256,16 @@ func (c *Client) token(ctx context.Context, op string, id ConferenceID, header, 
 	if err := c.check(op, id, secret); err != nil {
 		return ControlToken{}, err
 	}
-	req, err := c.newRequest(ctx, http.MethodGet, c.tokenURL+string(id), nil)
-	if err != nil {
-		return ControlToken{}, fmt.Errorf("meetingapi: %s %s: %w", op, id, err)
-	}
-	req.Header[header] = []string{secret}
-	req.Header["X-Login-Type"] = []string{"1"}
-	body, err := c.do(req, op, id, secret, true)
+	u := c.tokenURL + string(id)
+	body, err := c.call(ctx, op, id, secret, true, func(ctx context.Context) (*http.Request, error) {
+		req, err := c.newRequest(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header[header] = []string{secret}
+		req.Header["X-Login-Type"] = []string{"1"}
+		return req, nil
+	})
 	if err != nil {
 		return ControlToken{}, err
 	}
@@ -300,14 +327,14 @@ func (c *Client) newRequest(ctx context.Context, method, u string, body io.Reade
 	return req, nil
 }
 
-// do sends req and returns the body of a 2xx answer (only when wantBody),
-// or an *APIError, or a wrapped transport error. It always drains and
-// closes the body so the connection goes back to the pool.
-func (c *Client) do(req *http.Request, op string, id ConferenceID, secret string, wantBody bool) ([]byte, error) {
+// do sends req, attempt n of a call, and returns the body of a 2xx answer
+// (only when wantBody), or an *APIError, or a wrapped transport error. It
+// always drains and closes the body so the connection goes back to the pool.
+func (c *Client) do(req *http.Request, op string, id ConferenceID, secret string, wantBody bool, n int) ([]byte, error) {
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.log.Debug().Str("op", op).Str("conference_id", string(id)).
+		c.log.Debug().Str("op", op).Str("conference_id", string(id)).Int("attempt", n).
 			Dur("duration", time.Since(start)).Str("error", redact(err.Error(), secret)).Msg("meeting API call failed")
 		return nil, newTransportError(op, id, err, secret)
 	}
@@ -321,7 +348,7 @@ func (c *Client) do(req *http.Request, op string, id ConferenceID, secret string
 	if wantBody || !ok {
 		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
 	}
-	c.log.Debug().Str("op", op).Str("conference_id", string(id)).Int("status", resp.StatusCode).
+	c.log.Debug().Str("op", op).Str("conference_id", string(id)).Int("attempt", n).Int("status", resp.StatusCode).
 		Str("request_id", reqID).Dur("duration", time.Since(start)).Msg("meeting API call")
 	if err != nil && ok {
 		return nil, newTransportError(op, id, err, secret)
@@ -329,7 +356,11 @@ func (c *Client) do(req *http.Request, op string, id ConferenceID, secret string
 	if ok {
 		return body, nil
 	}
-	return nil, newAPIError(op, id, resp.StatusCode, reqID, body, secret)
+	ae := newAPIError(op, id, resp.StatusCode, reqID, body, secret)
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		ae.retryAfter = parseRetryAfter(ra, time.Now())
+	}
+	return nil, ae
 }
 
 func newAPIError(op string, id ConferenceID, status int, reqID string, body []byte, secret string) *APIError {
@@ -373,15 +404,21 @@ func redact(s, secret string) string {
 // "meetingapi: lock 914083136: Put "…": dial tcp …" and unwraps to the cause.
 // It keeps no secret, not even to redact it later: %#v prints every field.
 type transportError struct {
-	msg string
-	err error
+	msg      string
+	err      error
+	attempts int
 }
 
 func newTransportError(op string, id ConferenceID, err error, secret string) error {
 	return &transportError{msg: "meetingapi: " + op + " " + string(id) + ": " + redact(err.Error(), secret), err: err}
 }
 
-func (e *transportError) Error() string { return e.msg }
+func (e *transportError) Error() string {
+	if e.attempts > 1 {
+		return e.msg + " (after " + strconv.Itoa(e.attempts) + " attempts)"
+	}
+	return e.msg
+}
 
 func (e *transportError) Unwrap() error { return e.err }
 

@@ -25,6 +25,15 @@ const (
 
 var fixedNow = time.Date(2025, 3, 4, 10, 11, 12, 345_000_000, time.UTC)
 
+var (
+	// noRetry makes one attempt per call, for tests about a single answer.
+	noRetry = meetingapi.WithRetry(meetingapi.RetryPolicy{MaxAttempts: 1})
+	// noBreaker disables the circuit breaker.
+	noBreaker = meetingapi.WithBreaker(0, 0)
+	// instant makes backoff waits return at once (unless ctx is done).
+	instant = meetingapi.WithSleepForTest(func(ctx context.Context, _ time.Duration) error { return ctx.Err() })
+)
+
 // setup starts a fake under a non-empty base path, so a client that builds
 // absolute paths fails, with one meeting in progress.
 func setup(t *testing.T, opts ...meetingapi.Option) (*meetingapi.Client, *meetingapitest.Server) {
@@ -342,7 +351,7 @@ func TestErrorsCarryStatusCodeRequestIDAndOneSentinel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, fake := setup(t)
+			c, fake := setup(t, noRetry) // the classification of one answer; retries are tested in retry_test.go
 			tok := token(t, c)
 			if tt.arrange != nil {
 				tt.arrange(fake)
@@ -394,7 +403,7 @@ func TestANonJSONErrorBodyStillYieldsAnAPIErrorWithASnippet(t *testing.T) {
 		io.WriteString(w, "<html>\r\n<head><title>502 Bad Gateway</title></head>\n<body>\x1b[31m"+strings.Repeat("x", 5000)+"</body></html>")
 	}))
 	t.Cleanup(proxy.Close)
-	c, err := meetingapi.NewClient(meetingapi.WithBaseURL(proxy.URL))
+	c, err := meetingapi.NewClient(meetingapi.WithBaseURL(proxy.URL), instant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,6 +470,10 @@ func TestAPIErrorReadsLikeTheDesign(t *testing.T) {
 			"meetingapi: unlock 914083136: HTTP 503: down"},
 		{"with nothing but a status", meetingapi.APIError{Op: "keep-alive", ConferenceID: testID, StatusCode: 401},
 			"meetingapi: keep-alive 914083136: HTTP 401"},
+		{"after retries", meetingapi.APIError{Op: "lock", ConferenceID: testID, StatusCode: 503, Code: "MMC.111072049", Message: "timeout", RequestID: "r9", Attempts: 3},
+			"meetingapi: lock 914083136: MMC.111072049 (HTTP 503): timeout (request r9) (after 3 attempts)"},
+		{"one attempt is not mentioned", meetingapi.APIError{Op: "lock", ConferenceID: testID, StatusCode: 400, Attempts: 1},
+			"meetingapi: lock 914083136: HTTP 400"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -638,7 +651,7 @@ func TestTransportErrorsAreWrappedAndRetryableUnlessCancelled(t *testing.T) {
 	t.Parallel()
 	t.Run("a closed server is retryable", func(t *testing.T) {
 		t.Parallel()
-		c, fake := setup(t)
+		c, fake := setup(t, instant)
 		fake.Close()
 		err := c.Lock(t.Context(), testID, "0123456789abcdef0123456789abcdef")
 		if err == nil {
@@ -657,7 +670,7 @@ func TestTransportErrorsAreWrappedAndRetryableUnlessCancelled(t *testing.T) {
 	})
 	t.Run("a timeout is retryable", func(t *testing.T) {
 		t.Parallel()
-		c, fake := setup(t, meetingapi.WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
+		c, fake := setup(t, instant, meetingapi.WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
 		fake.SetLatency(5 * time.Second)
 		err := c.Lock(t.Context(), testID, "0123456789abcdef0123456789abcdef")
 		if !errors.Is(err, context.DeadlineExceeded) || !meetingapi.Retryable(err) {
@@ -705,7 +718,7 @@ func TestRedirectsAreNotFollowedSoSecretsStayPut(t *testing.T) {
 
 func TestSequentialCallsReuseOneConnection(t *testing.T) {
 	t.Parallel()
-	c, fake := setup(t)
+	c, fake := setup(t, noRetry, noBreaker) // 20 error answers in a row, each seen
 	tok := token(t, c)
 
 	for i := range 200 {

@@ -34,6 +34,29 @@
 // wrapped ("meetingapi: lock 914083136: ...") and are retryable unless the
 // caller cancelled.
 //
+// # Retries, flow control and the circuit breaker
+//
+// The client retries what [Retryable] calls worth retrying, which is safe
+// because lock, unlock and the token GET are idempotent: server trouble
+// (HTTP 5xx, MMC.111072049), transport failures and attempts that ran out of
+// [RetryPolicy].AttemptTimeout. The default ([DefaultRetryPolicy]) makes up to
+// 4 attempts, 5s each, with full-jitter exponential backoff from 200ms up to
+// 3s. Flow control (HTTP 429, 100000429) waits as long as Retry-After says,
+// up to 10s, or else backs off four times longer. A 4xx answer is never
+// retried; in particular a 401 is left to the caller, which fetches a new
+// token once. Every wait honours the context: when the caller's deadline
+// would pass before the next attempt, the call stops and returns the last
+// failure, not a deadline error. The error returned is the last attempt's,
+// with [APIError].Attempts saying how many tries were made. Change or
+// disable retries with [WithRetry].
+//
+// A circuit breaker shared by all calls of a Client (the API host is
+// shared) opens after 5 consecutive server-trouble or transport failures:
+// for 30s calls fail at once with [ErrCircuitOpen] and send nothing; then
+// one trial call goes through, and its success closes the circuit. Answers
+// that show the service is up, such as a 4xx, reset the count; flow control
+// neither counts nor resets it. See [WithBreaker] and [Client.BreakerOpen].
+//
 // # Secrets
 //
 // The host password ([Password]) and the control token ([Token]) travel only

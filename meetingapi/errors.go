@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -76,6 +77,9 @@ func Hint(code string) string { return hints[code] }
 // returns "" for other errors and for errors it cannot explain better than
 // the vendor's own message.
 func HintFor(err error) string {
+	if errors.Is(err, ErrCircuitOpen) {
+		return "the meeting service has been failing; meetingbot will try again shortly."
+	}
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		return ""
@@ -102,10 +106,12 @@ func HintFor(err error) string {
 
 // Retryable reports whether retrying the same call may succeed: server
 // trouble, flow control (back off first), or a transport failure or timeout.
-// A call the caller cancelled, or a TLS certificate that fails verification,
-// is not retryable.
+// A call the caller cancelled, a call the circuit breaker refused
+// ([ErrCircuitOpen]), or a TLS certificate that fails verification, is not
+// retryable. The [Client] already retries these itself ([WithRetry]); an
+// error it returns is what was left after its last attempt.
 func Retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrCircuitOpen) {
 		return false
 	}
 	if errors.Is(err, ErrServerTrouble) || errors.Is(err, ErrFlowControl) {
@@ -130,10 +136,14 @@ type APIError struct {
 	Code         string       // error_code from the body, "" if none
 	Message      string       // error_msg (sanitized, at most 200 characters), or a snippet of a non-JSON body
 	RequestID    string       // the X-Request-Id response header, "" if none
+	Attempts     int          // tries the client made, this one included (0 or 1: no retry)
+
+	retryAfter time.Duration // the Retry-After header, 0 if none
 }
 
 // Error reads like
-// "meetingapi: lock 914083136: MMC.111070005 (HTTP 400): meeting not exist (request abc)".
+// "meetingapi: lock 914083136: MMC.111070005 (HTTP 400): meeting not exist (request abc)",
+// followed by " (after 3 attempts)" when the client retried.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("meetingapi: ")
@@ -160,6 +170,11 @@ func (e *APIError) Error() string {
 		b.WriteString(" (request ")
 		b.WriteString(e.RequestID)
 		b.WriteByte(')')
+	}
+	if e.Attempts > 1 {
+		b.WriteString(" (after ")
+		b.WriteString(strconv.Itoa(e.Attempts))
+		b.WriteString(" attempts)")
 	}
 	return b.String()
 }

@@ -61,6 +61,8 @@ func TestHintForFallsBackToTheErrorsClass(t *testing.T) {
 		{"a 429 asks to wait", &meetingapi.APIError{StatusCode: 429}, meetingapi.Hint("100000429")},
 		{"a 503 asks to try again", &meetingapi.APIError{StatusCode: 503, Message: "<html>"}, "the meeting service had a problem; try again in a moment."},
 		{"a 400 with an unknown code has no hint", &meetingapi.APIError{StatusCode: 400, Code: "MMC.1"}, ""},
+		{"a refused call says the service is failing", &meetingapi.CircuitOpenError{Op: "lock"}, "the meeting service has been failing; meetingbot will try again shortly."},
+		{"a wrapped refused call too", fmt.Errorf("x: %w", meetingapi.ErrCircuitOpen), "the meeting service has been failing; meetingbot will try again shortly."},
 		{"a plain error has no hint", errors.New("boom"), ""},
 		{"nil has no hint", nil, ""},
 	}
@@ -100,6 +102,8 @@ func TestRetryable(t *testing.T) {
 		{"a cancellation is not", fmt.Errorf("x: %w", context.Canceled), false},
 		{"an invalid ID is not", &meetingapi.InvalidConferenceIDError{Reason: "x"}, false},
 		{"an unexpected response is not", fmt.Errorf("x: %w", meetingapi.ErrUnexpectedResponse), false},
+		{"a call the breaker refused is not", &meetingapi.CircuitOpenError{Op: "lock"}, false},
+		{"server trouble the caller then cancelled is not", fmt.Errorf("%w; %w", &meetingapi.APIError{StatusCode: 503}, context.Canceled), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -76,8 +76,9 @@ func TestSecretsMarshalRedacted(t *testing.T) {
 	}
 }
 
-// TestSecretsNeverLeak drives the happy paths and the error paths with a
-// debug logger and checks every string a secret could reach.
+// TestSecretsNeverLeak drives the happy paths and the error paths, retries
+// and the circuit breaker included, with a debug logger and checks every
+// string a secret could reach.
 func TestSecretsNeverLeak(t *testing.T) {
 	t.Parallel()
 	const pw = meetingapi.Password("s3cret-Host-Password")
@@ -87,7 +88,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	fake := meetingapitest.NewServer(meetingapitest.WithBasePath(basePath))
 	t.Cleanup(fake.Close)
 	fake.AddMeeting(string(testID), pw.Reveal(), meetingapitest.InProgress)
-	c, err := meetingapi.NewClient(meetingapi.WithBaseURL(fake.URL), meetingapi.WithLogger(log))
+	c, err := meetingapi.NewClient(meetingapi.WithBaseURL(fake.URL), meetingapi.WithLogger(log), instant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +114,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 	secrets = append(secrets, ct2.Token.Reveal())
 	_, err = c.ControlToken(ctx, testID, "wrong-"+pw)
 	record(err)
-	fake.FailNext(meetingapitest.EndpointLock, 1, 500, "MMC.111072049")
+	fake.FailNext(meetingapitest.EndpointLock, 4, 500, "MMC.111072049") // every retry fails
 	record(c.Lock(ctx, testID, tok))
+	fake.FailNext(meetingapitest.EndpointToken, 4, 429, "100000429") // flow control with Retry-After
+	_, err = c.KeepAlive(ctx, testID, tok)
+	record(err)
 	fake.ExpireTokens()
 	record(c.Lock(ctx, testID, tok))
 	_, err = c.KeepAlive(ctx, testID, tok)
@@ -129,7 +133,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		fmt.Fprintf(w, "bad gateway for %s %s", r.Header.Get("X-Password"), r.Header.Get("X-Conference-Authorization"))
 	}))
 	t.Cleanup(echo.Close)
-	ce, _ := meetingapi.NewClient(meetingapi.WithBaseURL(echo.URL), meetingapi.WithLogger(log))
+	ce, _ := meetingapi.NewClient(meetingapi.WithBaseURL(echo.URL), meetingapi.WithLogger(log), instant)
 	_, err = ce.ControlToken(ctx, testID, pw)
 	record(err)
 	record(ce.Lock(ctx, testID, tok))
@@ -138,19 +142,24 @@ func TestSecretsNeverLeak(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]string{"error_code": "X.1", "error_msg": "bad token " + r.Header.Get("X-Conference-Authorization")})
 	}))
 	t.Cleanup(echoJSON.Close)
-	cj, _ := meetingapi.NewClient(meetingapi.WithBaseURL(echoJSON.URL), meetingapi.WithLogger(log))
+	cj, _ := meetingapi.NewClient(meetingapi.WithBaseURL(echoJSON.URL), meetingapi.WithLogger(log), instant)
 	record(cj.Lock(ctx, testID, tok))
 
 	// A dead server: transport errors.
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	cd, _ := meetingapi.NewClient(meetingapi.WithBaseURL(dead.URL), meetingapi.WithLogger(log))
-	_, err = cd.ControlToken(ctx, testID, pw)
+	cd, _ := meetingapi.NewClient(meetingapi.WithBaseURL(dead.URL), meetingapi.WithLogger(log), instant)
+	_, err = cd.ControlToken(ctx, testID, pw) // 4 failed attempts
 	record(err)
-	record(cd.Lock(ctx, testID, tok))
+	record(cd.Lock(ctx, testID, tok)) // the 5th opens the circuit
+	_, err = cd.ControlToken(ctx, testID, pw)
+	if !errors.Is(err, meetingapi.ErrCircuitOpen) {
+		t.Errorf("err = %v, want ErrCircuitOpen after 5 failures", err)
+	}
+	record(err)
 
-	if len(errs) != 10 {
-		t.Fatalf("got %d errors, want 10: %v", len(errs), errs)
+	if len(errs) != 12 {
+		t.Fatalf("got %d errors, want 12: %v", len(errs), errs)
 	}
 	var everything strings.Builder
 	everything.WriteString(logs.String())
@@ -182,6 +191,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	if strings.Count(logs.String(), "\n") < 13 {
 		t.Errorf("want one debug line per call, got:\n%s", logs.String())
+	}
+	if n := strings.Count(logs.String(), "retrying"); n < 6 {
+		t.Errorf("want the retries logged, got %d retry lines:\n%s", n, logs.String())
+	}
+	if !strings.Contains(out, "after 4 attempts") {
+		t.Error("no error says how many attempts were made")
 	}
 	if !strings.Contains(out, "[redacted]") {
 		t.Error("the echoed secrets were not replaced by [redacted]")
