@@ -48,6 +48,11 @@ type Config struct {
 	// connection is considered dead. Default 30 s (slack-go's default).
 	PingInterval time.Duration
 	HTTPClient   *http.Client
+	// Connections is how many Socket Mode connections to keep open. Slack
+	// sends each envelope to one of an app's connections (up to 10), and
+	// slack-go closes a connection before it opens its replacement, so with
+	// two a refresh of one never leaves the bot unreachable. Default 2.
+	Connections int
 	// Dialer, if set, replaces slack-go's WebSocket dialer (for a proxy, or
 	// to observe the socket in benchmarks). It must set WriteBufferSize.
 	Dialer *websocket.Dialer
@@ -68,7 +73,7 @@ type Bot struct {
 	wg       sync.WaitGroup
 	inFlight atomic.Int64
 
-	connected        atomic.Bool
+	connected        []atomic.Bool // per connection
 	commandsTotal    atomic.Int64
 	deliveryFailures atomic.Int64
 	// work is the parent of every command's context. It outlives Run's
@@ -100,6 +105,12 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 30 * time.Second
 	}
+	if cfg.Connections == 0 {
+		cfg.Connections = 2
+	}
+	if cfg.Connections < 1 || cfg.Connections > 10 {
+		return nil, errors.New("bot: Connections must be 1 to 10 (Slack's limit per app)")
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -113,14 +124,28 @@ func New(cfg Config) (*Bot, error) {
 			slack.OptionAppLevelToken(cfg.AppToken),
 			slack.OptionAPIURL(cfg.APIURL),
 			slack.OptionHTTPClient(cfg.HTTPClient),
+			// Honour Retry-After on 429s from the Web API.
+			slack.OptionRetry(2),
 		),
+		connected: make([]atomic.Bool, cfg.Connections),
 	}
 	b.work, b.cancelWork = context.WithCancel(context.Background())
 	return b, nil
 }
 
-// Connected reports whether the Socket Mode connection is up.
-func (b *Bot) Connected() bool { return b.connected.Load() }
+// Connected reports whether at least one Socket Mode connection is up.
+func (b *Bot) Connected() bool { return b.ConnectedCount() > 0 }
+
+// ConnectedCount is the number of Socket Mode connections that are up.
+func (b *Bot) ConnectedCount() int {
+	n := 0
+	for i := range b.connected {
+		if b.connected[i].Load() {
+			n++
+		}
+	}
+	return n
+}
 
 // Stats are counters since start.
 type Stats struct {
@@ -141,29 +166,54 @@ func (b *Bot) InFlight() int { return int(b.inFlight.Load()) }
 // and returns nil. It returns an error only if Slack refuses the connection
 // for good (a revoked or wrong token).
 func (b *Bot) Run(ctx context.Context) error {
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	errs := make(chan error, len(b.connected))
+	for i := range b.connected {
+		h := b.handler(i)
+		go func() {
+			err := h.RunEventLoopContext(runCtx)
+			b.connected[i].Store(false)
+			if err != nil && runCtx.Err() == nil {
+				stop() // a fatal error (bad token) is fatal for every connection
+			}
+			errs <- err
+		}()
+	}
+	var runErr error
+	for range b.connected {
+		if err := <-errs; err != nil && ctx.Err() == nil && runErr == nil {
+			runErr = err
+		}
+	}
+	b.drain()
+	if runErr != nil {
+		return fmt.Errorf("slack connection: %w", runErr)
+	}
+	return nil
+}
+
+// handler builds connection i: its own socketmode client, with every
+// handler registered.
+func (b *Bot) handler(i int) *socketmode.SocketmodeHandler {
 	opts := []socketmode.Option{socketmode.OptionPingInterval(b.cfg.PingInterval)}
 	if b.cfg.Dialer != nil {
 		opts = append(opts, socketmode.OptionDialer(b.cfg.Dialer))
 	}
-	client := socketmode.New(b.api, opts...)
-	h := socketmode.NewSocketmodeHandler(client)
+	h := socketmode.NewSocketmodeHandler(socketmode.New(b.api, opts...))
 	h.HandleSlashCommand(b.command, b.onSlashCommand)
 	h.HandleInteractionBlockAction(commands.ActionLock, b.onBlockAction)
 	h.HandleInteractionBlockAction(commands.ActionUnlock, b.onBlockAction)
 	h.HandleViewSubmission(bindCallbackID, b.onViewSubmission)
-	h.Handle(socketmode.EventTypeConnecting, b.onConnectionEvent)
-	h.Handle(socketmode.EventTypeConnected, b.onConnectionEvent)
-	h.Handle(socketmode.EventTypeConnectionError, b.onConnectionEvent)
-	h.Handle(socketmode.EventTypeDisconnect, b.onConnectionEvent)
-	h.Handle(socketmode.EventTypeInvalidAuth, b.onConnectionEvent)
-	h.HandleDefault(b.onOther)
-
-	runErr := h.RunEventLoopContext(ctx)
-	b.drain()
-	if runErr != nil && ctx.Err() == nil {
-		return fmt.Errorf("slack connection: %w", runErr)
+	onConnection := func(evt *socketmode.Event, _ *socketmode.Client) { b.onConnectionEvent(i, evt) }
+	for _, t := range []socketmode.EventType{
+		socketmode.EventTypeConnecting, socketmode.EventTypeConnected, socketmode.EventTypeConnectionError,
+		socketmode.EventTypeDisconnect, socketmode.EventTypeInvalidAuth,
+	} {
+		h.Handle(t, onConnection)
 	}
-	return nil
+	h.HandleDefault(b.onOther)
+	return h
 }
 
 func (b *Bot) drain() {
@@ -203,22 +253,23 @@ func (b *Bot) untrack() {
 	b.wg.Done()
 }
 
-func (b *Bot) onConnectionEvent(evt *socketmode.Event, _ *socketmode.Client) {
-	b.connected.Store(evt.Type == socketmode.EventTypeConnected)
+func (b *Bot) onConnectionEvent(i int, evt *socketmode.Event) {
+	b.connected[i].Store(evt.Type == socketmode.EventTypeConnected)
+	log := b.log.With().Int("connection", i).Logger()
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
-		b.log.Info().Msg("connected to Slack")
+		log.Info().Int("up", b.ConnectedCount()).Msg("connected to Slack")
 	case socketmode.EventTypeConnecting:
-		b.log.Debug().Msg("connecting to Slack")
+		log.Debug().Msg("connecting to Slack")
 	case socketmode.EventTypeDisconnect:
-		b.log.Info().Msg("Slack asked for a reconnect")
+		log.Info().Msg("Slack asked for a reconnect")
 	case socketmode.EventTypeInvalidAuth:
-		b.log.Error().Msg("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
+		log.Error().Msg("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
 	default:
 		if err, ok := evt.Data.(error); ok {
-			b.log.Warn().Err(err).Msg("Slack connection error; retrying")
+			log.Warn().Err(err).Msg("Slack connection error; retrying")
 		} else {
-			b.log.Warn().Msg("Slack connection error; retrying")
+			log.Warn().Msg("Slack connection error; retrying")
 		}
 	}
 }

@@ -61,12 +61,18 @@ type harnessOption func(*bot.Config)
 
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
+	return newHarnessWithSlack(t, nil, opts...)
+}
+
+// newHarnessWithSlack is newHarness with options for the fake Slack.
+func newHarnessWithSlack(t testing.TB, slackOpts []slacktest.Option, opts ...harnessOption) *harness {
+	t.Helper()
 	key, err := store.NewRandomKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{
-		slack:    slacktest.New(slacktest.WithPingInterval(time.Second)),
+		slack:    slacktest.New(append([]slacktest.Option{slacktest.WithPingInterval(time.Second)}, slackOpts...)...),
 		meetings: meetingapitest.NewServer(),
 		dbPath:   filepath.Join(t.TempDir(), "meetingbot.db"),
 		key:      key,

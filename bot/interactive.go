@@ -82,7 +82,7 @@ func (b *Bot) openBindModal(ctx context.Context, sc slack.SlashCommand, req comm
 	id := req.Command.ConferenceID
 	if expired {
 		return commands.Reply{Visibility: commands.Ephemeral,
-			Text: ":hourglass: The password form could not open in time: Slack lets a form open only within 3 seconds of the command.",
+			Text:    ":hourglass: The password form could not open in time: Slack lets a form open only within 3 seconds of the command.",
 			Details: []string{fmt.Sprintf("Run `%s bind %s` again, or give the password inline: `%s bind %s PASSWORD`.", b.command, id, b.command, id)}}
 	}
 	return commands.Reply{Visibility: commands.Ephemeral,

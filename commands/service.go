@@ -369,6 +369,9 @@ func describeAPIError(err error) string {
 		}
 		return s
 	}
+	if errors.Is(err, meetingapi.ErrCircuitOpen) {
+		return meetingapi.HintFor(err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "the meeting service did not answer in time. Try again."
 	}

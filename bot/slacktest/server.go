@@ -97,6 +97,15 @@ func WithTeam(id, domain string) Option {
 // WithAppID sets the app id sent in hello and as api_app_id.
 func WithAppID(id string) Option { return func(s *Server) { s.appID = id } }
 
+// WithRedeliverUnacked makes the fake redeliver, on another socket, every
+// envelope still unacknowledged when the socket it went to closes. Slack
+// does this for events_api envelopes (it retries unacked events); it does
+// not retry slash commands, whose users see an error instead. Tests use it
+// to check that redeliveries across connections are acted on once.
+func WithRedeliverUnacked() Option {
+	return func(s *Server) { s.redeliverUnacked = true }
+}
+
 // WithWarningGrace sets how long after a "warning" disconnect frame the
 // server cuts the socket (default 200ms; real Slack waits about 10 s).
 func WithWarningGrace(d time.Duration) Option { return func(s *Server) { s.warningGrace = d } }
@@ -115,6 +124,7 @@ type Server struct {
 	appID                 string
 	pingInterval          time.Duration
 	warningGrace          time.Duration
+	redeliverUnacked      bool
 	refreshGrace          time.Duration
 	triggerTTL            time.Duration
 	hs                    *httptest.Server

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,11 +17,14 @@ import (
 
 // conn is one live Socket Mode WebSocket.
 type conn struct {
-	s    *Server
-	ws   *websocket.Conn
-	wmu  sync.Mutex // serializes data-frame writes (WriteControl is concurrency-safe)
-	done chan struct{}
-	once sync.Once
+	s   *Server
+	ws  *websocket.Conn
+	wmu sync.Mutex // serializes data-frame writes (WriteControl is concurrency-safe)
+	// retired is set, under wmu, when the socket is told to go away: no
+	// envelope may follow the disconnect frame on the wire.
+	retired bool
+	done    chan struct{}
+	once    sync.Once
 }
 
 // delivery is one write of an envelope on a socket. Times are nanoseconds
@@ -27,6 +32,7 @@ type conn struct {
 type delivery struct {
 	start atomic.Int64
 	done  atomic.Int64
+	conn  *conn // the socket it was written to
 }
 
 type envelope struct {
@@ -177,9 +183,15 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeText writes one text frame; d (optional) gets start/done stamps.
+// errRetired: the socket was told to go away before this envelope's turn.
+var errRetired = errors.New("slacktest: socket retired")
+
 func (c *conn) writeText(b []byte, d *delivery) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if d != nil && c.retired {
+		return errRetired
+	}
 	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if d != nil {
 		d.start.Store(sinceEpoch(time.Now()))
@@ -236,8 +248,31 @@ func (c *conn) close() {
 		delete(s.allConns, c)
 		s.bumpLocked()
 		s.notifySubsLocked()
+		var orphans []*envelope
+		if s.redeliverUnacked {
+			orphans = s.unackedOnLocked(c)
+		}
 		s.mu.Unlock()
+		for _, e := range orphans {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_ = s.deliver(ctx, e)
+			}()
+		}
 	})
+}
+
+// unackedOnLocked lists the envelopes whose latest delivery went to c and
+// that have no ack yet.
+func (s *Server) unackedOnLocked(c *conn) []*envelope {
+	var out []*envelope
+	for _, e := range s.envs {
+		if e.ackIdx < 0 && len(e.deliveries) > 0 && e.deliveries[len(e.deliveries)-1].conn == c {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // closeGracefully sends a close frame, then drops the socket.
@@ -288,21 +323,48 @@ func (s *Server) WaitConnectionsOpened(ctx context.Context, n int) error {
 // ("refresh_requested", "link_disabled") they stop receiving envelopes at once
 // and are closed after WithRefreshGrace (default 50ms).
 func (s *Server) SendDisconnect(reason string) {
+	s.mu.Lock()
+	targets := append([]*conn(nil), s.conns...)
+	s.mu.Unlock()
+	s.sendDisconnect(reason, targets)
+}
+
+// SendDisconnectOne sends a disconnect frame to the oldest live socket only,
+// as Slack does when one connection's time is up, and reports whether there
+// was one.
+func (s *Server) SendDisconnectOne(reason string) bool {
+	s.mu.Lock()
+	if len(s.conns) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	target := s.conns[0]
+	s.mu.Unlock()
+	s.sendDisconnect(reason, []*conn{target})
+	return true
+}
+
+func (s *Server) sendDisconnect(reason string, targets []*conn) {
 	frame, _ := json.Marshal(map[string]any{
 		"type":       "disconnect",
 		"reason":     reason,
 		"debug_info": map[string]any{"host": "fake"},
 	})
 	s.mu.Lock()
-	targets := append([]*conn(nil), s.conns...)
 	grace := s.warningGrace
 	if reason != "warning" {
 		grace = s.refreshGrace
-		s.conns = nil
+		// Slack routes nothing more to a socket it asked to go away.
+		s.conns = slices.DeleteFunc(s.conns, func(c *conn) bool { return slices.Contains(targets, c) })
 		s.bumpLocked()
 	}
 	s.mu.Unlock()
 	for _, c := range targets {
+		c.wmu.Lock()
+		if reason != "warning" {
+			c.retired = true
+		}
+		c.wmu.Unlock()
 		if err := c.writeText(frame, nil); err != nil {
 			c.close()
 		}
@@ -312,6 +374,20 @@ func (s *Server) SendDisconnect(reason string) {
 			c.closeGracefully()
 		}
 	})
+}
+
+// DropOneConnection closes the oldest live socket abruptly, without any
+// frame, and reports whether there was one.
+func (s *Server) DropOneConnection() bool {
+	s.mu.Lock()
+	if len(s.conns) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	target := s.conns[0]
+	s.mu.Unlock()
+	target.close()
+	return true
 }
 
 // DropConnections closes every socket abruptly, without any frame.
@@ -441,7 +517,7 @@ func (s *Server) deliver(ctx context.Context, e *envelope) error {
 		if err != nil {
 			return err
 		}
-		d := &delivery{}
+		d := &delivery{conn: c}
 		s.mu.Lock()
 		e.deliveries = append(e.deliveries, d)
 		// The response_url is live from the moment the frame can reach the
@@ -452,7 +528,9 @@ func (s *Server) deliver(ctx context.Context, e *envelope) error {
 		}
 		s.mu.Unlock()
 		if err := c.writeText(e.raw, d); err != nil {
-			c.close()
+			if !errors.Is(err, errRetired) {
+				c.close()
+			}
 			continue
 		}
 		return nil
