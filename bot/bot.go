@@ -41,6 +41,9 @@ type Config struct {
 	Logger  zerolog.Logger
 	// CommandTimeout bounds one command from ack to delivered reply. Default 15 s.
 	CommandTimeout time.Duration
+	// ProgressAfter: a command still running this long gets an ephemeral
+	// "still trying" line, so nobody stares at silence. Default 4 s.
+	ProgressAfter time.Duration
 	// DrainTimeout bounds how long Run waits for in-flight commands after
 	// its context ends. Default 10 s.
 	DrainTimeout time.Duration
@@ -98,6 +101,9 @@ func New(cfg Config) (*Bot, error) {
 	}
 	if cfg.CommandTimeout == 0 {
 		cfg.CommandTimeout = 15 * time.Second
+	}
+	if cfg.ProgressAfter == 0 {
+		cfg.ProgressAfter = 4 * time.Second
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 10 * time.Second
@@ -374,10 +380,12 @@ func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command)
 			log.Info().Dur("took", time.Since(start)).Msg("bind form opened")
 			return
 		}
-	} else {
-		reply = b.svc.Execute(ctx, req)
+		b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply, false)
+		return
 	}
-	b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply, false)
+	progress := b.progressLater(ctx, log, sc)
+	reply = b.svc.Execute(ctx, req)
+	progress.finish(func() { b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply, false) })
 	log.Info().Dur("took", time.Since(start)).Str("visibility", reply.Visibility.String()).Msg("command handled")
 }
 
@@ -407,10 +415,61 @@ func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, chan
 	} else {
 		_, err = b.api.PostEphemeralContext(ctx, channel, user, opts...)
 	}
-	if err != nil {
-		b.deliveryFailures.Add(1)
-		log.Error().Err(err).Msg("could not deliver the reply")
+	if err == nil {
+		return
 	}
+	if isNotInChannel(err) {
+		// Nothing can post in that conversation: tell the person directly.
+		dm := commands.Reply{Text: fmt.Sprintf(":warning: I could not post in <#%s>: I am not a member there and its reply link had expired. Invite me with `/invite @meetingbot`. The reply was:", channel),
+			Details: []string{text}}
+		dmBlocks, dmText := Render(dm)
+		if _, _, dmErr := b.api.PostMessageContext(ctx, user, slack.MsgOptionText(dmText, false), slack.MsgOptionBlocks(dmBlocks...)); dmErr == nil {
+			log.Warn().Msg("bot is not in the channel; told the user by direct message")
+			return
+		}
+	}
+	b.deliveryFailures.Add(1)
+	log.Error().Err(err).Msg("could not deliver the reply")
+}
+
+func isNotInChannel(err error) bool {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err == "not_in_channel" || se.Err == "channel_not_found"
+	}
+	return strings.Contains(err.Error(), "not_in_channel") || strings.Contains(err.Error(), "channel_not_found")
+}
+
+// progressNote posts a "still trying" line if a command runs past
+// ProgressAfter, and makes sure it never lands after the final reply.
+type progressNote struct {
+	mu    sync.Mutex
+	done  bool
+	timer *time.Timer
+}
+
+func (b *Bot) progressLater(ctx context.Context, log zerolog.Logger, sc slack.SlashCommand) *progressNote {
+	p := &progressNote{}
+	p.timer = time.AfterFunc(b.cfg.ProgressAfter, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.done {
+			return
+		}
+		b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, commands.Reply{
+			Text: ":hourglass: Still trying: the meeting service is slow to answer. You will see the outcome here.",
+		}, false)
+	})
+	return p
+}
+
+// finish runs the final delivery, after any progress line already started.
+func (p *progressNote) finish(deliver func()) {
+	p.timer.Stop()
+	p.mu.Lock()
+	p.done = true
+	p.mu.Unlock()
+	deliver()
 }
 
 func redactURL(s, url string) string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meetingbot/meetingbot/bot"
+	"github.com/meetingbot/meetingbot/bot/slacktest"
 	"github.com/meetingbot/meetingbot/meetingapi/meetingapitest"
 )
 
@@ -331,5 +332,76 @@ func TestASlashCommandForAnotherNameIsAckedAndExplained(t *testing.T) {
 	}
 	if _, text := payloadOf(t, ack.Payload); !strings.Contains(text, "meetingbot answers /meeting, not /other") {
 		t.Fatalf("ack = %q", text)
+	}
+}
+
+func TestASlowMeetingAPIGetsAStillTryingLineThenTheOutcome(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *bot.Config) { c.ProgressAfter = 50 * time.Millisecond })
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.meetings.SetLatency(400 * time.Millisecond)
+	id, _ := h.send(t, "C1", "U1", "lock")
+	msgs, err := h.slack.WaitMessages(h.ctx(t), id, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].ResponseType == "in_channel" || !strings.Contains(msgs[0].Text, "Still trying") {
+		t.Fatalf("first message = %+v, want an ephemeral progress line", msgs[0])
+	}
+	if msgs[1].ResponseType != "in_channel" || !strings.Contains(msgs[1].Text, "locked by <@U1>") {
+		t.Fatalf("second message = %+v, want the outcome", msgs[1])
+	}
+}
+
+func TestAFastCommandGetsNoProgressLine(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *bot.Config) { c.ProgressAfter = 5 * time.Second })
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	id, _ := h.send(t, "C1", "U1", "lock")
+	h.idle(t)
+	if n := len(h.slack.MessagesFor(id)); n != 1 {
+		t.Fatalf("%d messages for a fast lock, want 1", n)
+	}
+}
+
+func TestMeetingAPIOutagesAreRetriedThenReportedWithTheLastCode(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+
+	// Two 503s, then success: the user sees only the success.
+	h.meetings.ResetCalls()
+	h.meetings.FailNext(meetingapitest.EndpointLock, 2, 503, "MMC.111072049")
+	if m := h.reply(t, "C1", "U1", "lock"); !strings.Contains(m.Text, "locked by <@U1>") {
+		t.Fatalf("after two 503s: %q", m.Text)
+	}
+	if n := h.meetings.CallCount(meetingapitest.EndpointLock); n != 3 {
+		t.Fatalf("%d lock calls, want 3", n)
+	}
+
+	// A longer outage ends in a clear message with the last code.
+	h.meetings.FailNext(meetingapitest.EndpointLock, 10, 503, "MMC.111072049")
+	m := h.reply(t, "C1", "U1", "unlock")
+	if m.ResponseType != "in_channel" || !strings.Contains(m.Text, "Could not unlock meeting 914083136: MMC.111072049 (HTTP 503)") {
+		t.Fatalf("after an outage: %q", m.Text)
+	}
+}
+
+func TestWhenNothingCanPostInTheChannelTheUserIsToldDirectly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.slack.SetNotInChannel("C1")
+	h.slack.FailResponseURL(1, 404)
+	h.send(t, "C1", "U1", "lock")
+	h.idle(t)
+	var dm *slacktest.Message
+	for _, m := range h.slack.Messages() {
+		if m.Via == "chat.postMessage" && m.Channel == "U1" {
+			dm = &m
+		}
+	}
+	if dm == nil || !strings.Contains(dm.Text, "I could not post in <#C1>") || !strings.Contains(dm.Text, "locked by <@U1>") {
+		t.Fatalf("no explanation reached the user: %+v", h.slack.Messages())
 	}
 }

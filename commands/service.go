@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +18,7 @@ import (
 // Meetings is the part of the meeting API the use cases need.
 type Meetings interface {
 	ControlToken(ctx context.Context, id meetingapi.ConferenceID, pw meetingapi.Password) (meetingapi.ControlToken, error)
+	KeepAlive(ctx context.Context, id meetingapi.ConferenceID, tok meetingapi.Token) (meetingapi.ControlToken, error)
 	SetLock(ctx context.Context, id meetingapi.ConferenceID, tok meetingapi.Token, locked bool) error
 }
 
@@ -45,6 +47,14 @@ type Service struct {
 	now      func() time.Time
 	log      zerolog.Logger
 	tokens   flightGroup
+
+	mu     sync.Mutex
+	recent map[meetingKey]time.Time // meetings controlled lately, for keep-alive
+}
+
+type meetingKey struct {
+	ch store.Channel
+	id meetingapi.ConferenceID
 }
 
 // New validates cfg and returns a Service.
@@ -386,6 +396,7 @@ func escapeMrkdwn(s string) string {
 // controlWithToken runs call with a valid control token, fetching one if the
 // cache has none, and retries once with a fresh token after a 401.
 func (s *Service) controlWithToken(ctx context.Context, ch store.Channel, id meetingapi.ConferenceID, call func(meetingapi.Token) error) error {
+	s.markUsed(ch, id)
 	tok, err := s.token(ctx, ch, id, "")
 	if err != nil {
 		return err

@@ -76,11 +76,12 @@ func sandbox(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 	c.SlackAppToken, c.SlackBotToken = fakeSlack.AppToken(), fakeSlack.BotToken()
 	c.SlackAPIURL, c.MeetingAPIURL = fakeSlack.APIURL(), fakeMeetings.URL
 
-	b, st, err := assemble(ctx, c, log)
+	a, err := assemble(ctx, c, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer a.store.Close()
+	b := a.bot
 
 	botCtx, stopBot := context.WithCancel(ctx)
 	botDone := make(chan error, 1)

@@ -28,14 +28,21 @@ func newLogger(c config, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(c.LogLevel).With().Timestamp().Logger()
 }
 
+// app is the assembled program.
+type app struct {
+	bot   *bot.Bot
+	svc   *commands.Service
+	store *store.SQLite
+}
+
 // assemble opens the store and builds the service and the bot.
-func assemble(ctx context.Context, c config, log zerolog.Logger) (*bot.Bot, *store.SQLite, error) {
+func assemble(ctx context.Context, c config, log zerolog.Logger) (*app, error) {
 	st, err := store.OpenSQLite(ctx, c.DB, c.SecretKey)
 	if err != nil {
 		if errors.Is(err, store.ErrWrongKey) {
-			return nil, nil, &configError{"MEETINGBOT_SECRET_KEY", "does not match the key the database " + c.DB + " was created with; use the original key (or move the database aside to start over)"}
+			return nil, &configError{"MEETINGBOT_SECRET_KEY", "does not match the key the database " + c.DB + " was created with; use the original key (or move the database aside to start over)"}
 		}
-		return nil, nil, fmt.Errorf("opening the database %s: %w", c.DB, err)
+		return nil, fmt.Errorf("opening the database %s: %w", c.DB, err)
 	}
 	api, err := meetingapi.NewClient(
 		meetingapi.WithBaseURL(c.MeetingAPIURL),
@@ -44,14 +51,14 @@ func assemble(ctx context.Context, c config, log zerolog.Logger) (*bot.Bot, *sto
 	)
 	if err != nil {
 		st.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	svc, err := commands.New(commands.Config{
 		Meetings: api, Store: st, Admins: c.Admins, Command: c.Command, Logger: log,
 	})
 	if err != nil {
 		st.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	b, err := bot.New(bot.Config{
 		AppToken: c.SlackAppToken, BotToken: c.SlackBotToken, APIURL: c.SlackAPIURL,
@@ -59,9 +66,9 @@ func assemble(ctx context.Context, c config, log zerolog.Logger) (*bot.Bot, *sto
 	})
 	if err != nil {
 		st.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return b, st, nil
+	return &app{bot: b, svc: svc, store: st}, nil
 }
 
 // serve is the `run` subcommand: the bot against real Slack.
@@ -74,11 +81,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	log.Info().Str("version", version).Msg("meetingbot starting")
 	c.log(log)
 
-	b, st, err := assemble(ctx, c, log)
+	a, err := assemble(ctx, c, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer a.store.Close()
+	b := a.bot
 
 	if c.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", c.HTTPAddr)
@@ -99,13 +107,29 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		}()
 	}
 
-	go pruneEnvelopes(ctx, st, log)
+	go pruneEnvelopes(ctx, a.store, log)
+	go keepTokensAlive(ctx, a.svc)
 
 	if err := b.Run(ctx); err != nil {
 		return err
 	}
 	log.Info().Msg("meetingbot stopped")
 	return nil
+}
+
+// keepTokensAlive refreshes tokens of meetings in use shortly before they
+// expire (they live 30 minutes), checking every minute.
+func keepTokensAlive(ctx context.Context, svc *commands.Service) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			svc.KeepTokensAlive(ctx, 5*time.Minute)
+		}
+	}
 }
 
 func pruneEnvelopes(ctx context.Context, st *store.SQLite, log zerolog.Logger) {
