@@ -70,16 +70,21 @@ func section(text string) *slack.SectionBlock {
 func chunkLines(lines []string, max int) []string {
 	var chunks []string
 	var cur strings.Builder
+	runes := 0 // in cur
 	for _, l := range lines {
 		l = truncate(l, max)
-		if cur.Len() > 0 && utf8.RuneCountInString(cur.String())+1+utf8.RuneCountInString(l) > max {
+		n := utf8.RuneCountInString(l)
+		if cur.Len() > 0 && runes+1+n > max {
 			chunks = append(chunks, cur.String())
 			cur.Reset()
+			runes = 0
 		}
 		if cur.Len() > 0 {
 			cur.WriteByte('\n')
+			runes++
 		}
 		cur.WriteString(l)
+		runes += n
 	}
 	if cur.Len() > 0 {
 		chunks = append(chunks, cur.String())

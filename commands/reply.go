@@ -1,5 +1,7 @@
 package commands
 
+import "strings"
+
 // Visibility says who sees a reply.
 type Visibility int
 
@@ -55,12 +57,15 @@ type Confirm struct {
 // PlainText is the reply as plain lines: the text fallback of the rendered
 // message, and what the sandbox prints.
 func (r Reply) PlainText() string {
-	s := r.Text
+	var b strings.Builder
+	b.WriteString(r.Text)
 	for _, d := range r.Details {
-		s += "\n" + d
+		b.WriteString("\n")
+		b.WriteString(d)
 	}
 	if r.Note != "" {
-		s += "\n" + r.Note
+		b.WriteString("\n")
+		b.WriteString(r.Note)
 	}
-	return s
+	return b.String()
 }
