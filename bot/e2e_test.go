@@ -183,10 +183,7 @@ func TestARedeliveredEnvelopeIsActedOnOnce(t *testing.T) {
 	if err := h.slack.Redeliver(h.ctx(t), id); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(h.slack.AcksFor(id)) < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	h.waitAcks(t, id, 2)
 	if n := len(h.slack.AcksFor(id)); n != 2 {
 		t.Fatalf("%d acks, want both deliveries acked", n)
 	}
@@ -212,10 +209,7 @@ func TestARedeliveryAfterARestartIsStillActedOnOnce(t *testing.T) {
 	if err := h.slack.Redeliver(h.ctx(t), id); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(h.slack.AcksFor(id)) < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	h.waitAcks(t, id, 2)
 	h.idle(t)
 	if n := h.meetings.CallCount(meetingapitest.EndpointLock); n != 1 {
 		t.Fatalf("%d lock calls, want 1", n)

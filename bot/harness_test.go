@@ -200,3 +200,15 @@ func (h *harness) idle(t testing.TB) {
 func slackCommand(command, text string) slacktest.SlashCommand {
 	return slacktest.SlashCommand{ChannelID: "C1", UserID: "U1", Command: command, Text: text}
 }
+
+// waitAcks waits until the envelope has been acked n times.
+func (h *harness) waitAcks(t testing.TB, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.slack.AcksFor(id)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d acks for %s, want %d", len(h.slack.AcksFor(id)), id, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,17 +1,12 @@
 package commands_test
 
 import (
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/meetingbot/meetingbot/commands"
-	"github.com/meetingbot/meetingbot/meetingapi"
 	"github.com/meetingbot/meetingbot/meetingapi/meetingapitest"
-	"github.com/meetingbot/meetingbot/store"
 )
 
 type manualClock struct {
@@ -34,18 +29,8 @@ func (c *manualClock) Advance(d time.Duration) {
 func TestKeepAliveRefreshesTokensOfMeetingsInUse(t *testing.T) {
 	t.Parallel()
 	clock := &manualClock{t: time.Date(2026, 11, 26, 14, 0, 0, 0, time.UTC)}
-	fake := meetingapitest.NewServer(meetingapitest.WithClock(clock.Now))
-	t.Cleanup(fake.Close)
-	fake.AddMeeting(meetingID, password, meetingapitest.InProgress)
-	key, _ := store.NewRandomKey()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "k.db"), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	client, _ := meetingapi.NewClient(meetingapi.WithBaseURL(fake.URL))
-	svc, _ := commands.New(commands.Config{Meetings: client, Store: st, Now: clock.Now, Logger: zerolog.Nop()})
-	f := &fixture{svc: svc, fake: fake, store: st}
+	f := newFixtureAt(t, clock.Now)
+	svc, fake, st := f.svc, f.fake, f.store
 
 	f.run(t, general, "U1", "bind 914083136 "+password)
 	f.run(t, general, "U1", "lock")
@@ -85,15 +70,8 @@ func TestKeepAliveRefreshesTokensOfMeetingsInUse(t *testing.T) {
 func TestKeepAliveDropsATokenTheAPIRejects(t *testing.T) {
 	t.Parallel()
 	clock := &manualClock{t: time.Date(2026, 11, 26, 14, 0, 0, 0, time.UTC)}
-	fake := meetingapitest.NewServer(meetingapitest.WithClock(clock.Now))
-	t.Cleanup(fake.Close)
-	fake.AddMeeting(meetingID, password, meetingapitest.InProgress)
-	key, _ := store.NewRandomKey()
-	st, _ := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "k.db"), key)
-	t.Cleanup(func() { st.Close() })
-	client, _ := meetingapi.NewClient(meetingapi.WithBaseURL(fake.URL))
-	svc, _ := commands.New(commands.Config{Meetings: client, Store: st, Now: clock.Now, Logger: zerolog.Nop()})
-	f := &fixture{svc: svc, fake: fake, store: st}
+	f := newFixtureAt(t, clock.Now)
+	svc, fake, st := f.svc, f.fake, f.store
 	f.run(t, general, "U1", "bind 914083136 "+password)
 	f.run(t, general, "U1", "lock")
 	clock.Advance(28 * time.Minute)

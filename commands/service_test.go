@@ -36,7 +36,18 @@ type fixture struct {
 // API over HTTP. Admin U0ADMIN controls every channel.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	fake := meetingapitest.NewServer()
+	return newFixtureAt(t, nil)
+}
+
+// newFixtureAt is newFixture with a clock shared by the service and the
+// fake meeting API (nil: the real clock).
+func newFixtureAt(t *testing.T, now func() time.Time) *fixture {
+	t.Helper()
+	var opts []meetingapitest.Option
+	if now != nil {
+		opts = append(opts, meetingapitest.WithClock(now))
+	}
+	fake := meetingapitest.NewServer(opts...)
 	t.Cleanup(fake.Close)
 	fake.AddMeeting(meetingID, password, meetingapitest.InProgress)
 	key, err := store.NewRandomKey()
@@ -52,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := commands.New(commands.Config{Meetings: client, Store: st, Admins: []string{"U0ADMIN"}, Logger: zerolog.Nop()})
+	svc, err := commands.New(commands.Config{Meetings: client, Store: st, Admins: []string{"U0ADMIN"}, Now: now, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

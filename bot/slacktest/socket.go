@@ -333,15 +333,21 @@ func (s *Server) SendDisconnect(reason string) {
 // as Slack does when one connection's time is up, and reports whether there
 // was one.
 func (s *Server) SendDisconnectOne(reason string) bool {
-	s.mu.Lock()
-	if len(s.conns) == 0 {
-		s.mu.Unlock()
-		return false
+	target := s.oldestConn()
+	if target != nil {
+		s.sendDisconnect(reason, []*conn{target})
 	}
-	target := s.conns[0]
-	s.mu.Unlock()
-	s.sendDisconnect(reason, []*conn{target})
-	return true
+	return target != nil
+}
+
+// oldestConn is the longest-lived routable socket, or nil.
+func (s *Server) oldestConn() *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) == 0 {
+		return nil
+	}
+	return s.conns[0]
 }
 
 func (s *Server) sendDisconnect(reason string, targets []*conn) {
@@ -379,15 +385,11 @@ func (s *Server) sendDisconnect(reason string, targets []*conn) {
 // DropOneConnection closes the oldest live socket abruptly, without any
 // frame, and reports whether there was one.
 func (s *Server) DropOneConnection() bool {
-	s.mu.Lock()
-	if len(s.conns) == 0 {
-		s.mu.Unlock()
-		return false
+	target := s.oldestConn()
+	if target != nil {
+		target.close()
 	}
-	target := s.conns[0]
-	s.mu.Unlock()
-	target.close()
-	return true
+	return target != nil
 }
 
 // DropConnections closes every socket abruptly, without any frame.
