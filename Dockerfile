@@ -1,6 +1,7 @@
 # meetingbot container image: a static Go binary on distroless, run as non-root.
 #
-#   docker build --build-arg VERSION=$(git describe --tags --always) -t meetingbot .
+#   docker build --build-arg VERSION=$(git describe --tags --always) \
+#     --build-arg REVISION=$(git rev-parse --short=12 HEAD) -t meetingbot .
 #
 # Secrets are NOT baked into the image; pass them at run time:
 #   SLACK_APP_TOKEN        xapp-… app-level token with connections:write
@@ -32,7 +33,9 @@ RUN go mod download && go mod verify
 
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+# .git is not in the build context, so the revision comes in as an argument.
+ARG REVISION=
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
         -o /out/meetingbot ./cmd/meetingbot \
  && /out/meetingbot version
 

@@ -19,7 +19,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // layouts are the reply shapes the bot sends. Each one's Block Kit is locked
 // by testdata/<name>.golden.json, so a change to a message shows in review.
 var layouts = map[string]commands.Reply{
-	"lock_success": {Visibility: commands.InChannel, Text: ":lock: Meeting 914083136 locked by <@U123>."},
+	"lock_confirmation":   commands.Confirmation("914083136", "U123", true),
+	"unlock_confirmation": commands.Confirmation("914083136", "U123", false),
 	"api_error": {Visibility: commands.InChannel,
 		Text: ":warning: Could not lock meeting 914083136: MMC.111070005 (HTTP 400) - the meeting does not exist or has ended."},
 	"progress": {Text: ":hourglass_flowing_sand: Locking meeting 914083136…"},
@@ -35,9 +36,6 @@ var layouts = map[string]commands.Reply{
 		Note:    commands.StatusNote},
 	"history": {Text: ":scroll: The last 2 actions in this channel, newest first:",
 		Details: []string{"2026-11-26 14:05 UTC <@U1> lock 914083136: ok", "2026-11-26 14:04 UTC <@U2> lock 914083136: refused"}},
-	"with_buttons": {Visibility: commands.InChannel, Text: ":lock: Meeting 914083136 locked by <@U123>.",
-		Actions: []commands.Action{{ID: "meeting_unlock", Label: "Unlock", Value: "914083136", Danger: true,
-			Confirm: &commands.Confirm{Title: "Unlock the meeting?", Text: "Anyone with the link can join again.", Yes: "Unlock", No: "Cancel"}}}},
 }
 
 func TestGoldenBindForm(t *testing.T) {

@@ -262,9 +262,9 @@ func mentions(users []string) string {
 }
 
 func (s *Service) setLock(ctx context.Context, req Request, locked bool) Reply {
-	verb, done, icon := "lock", "locked", ":lock:"
+	verb, done := "lock", "locked"
 	if !locked {
-		verb, done, icon = "unlock", "unlocked", ":unlock:"
+		verb, done = "unlock", "unlocked"
 	}
 	m, notBound, err := s.target(ctx, req)
 	if err != nil {
@@ -308,9 +308,19 @@ func (s *Service) setLock(ctx context.Context, req Request, locked bool) Reply {
 		s.log.Error().Err(err).Msg("recording lock state failed")
 	}
 	s.audit(ctx, req, verb, id, "ok", nil, "")
+	return Confirmation(id, req.UserID, locked)
+}
+
+// Confirmation is the in-channel message for a lock or unlock by user,
+// with the button that undoes it.
+func Confirmation(id meetingapi.ConferenceID, user string, locked bool) Reply {
+	icon, done := ":lock:", "locked"
+	if !locked {
+		icon, done = ":unlock:", "unlocked"
+	}
 	return Reply{
 		Visibility:  InChannel,
-		Text:        fmt.Sprintf("%s Meeting %s %s by %s.", icon, id, done, mention(req.UserID)),
+		Text:        fmt.Sprintf("%s Meeting %s %s by %s.", icon, id, done, mention(user)),
 		Actions:     []Action{toggleAction(id, !locked)},
 		StateChange: true,
 	}

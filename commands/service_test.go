@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,9 +28,10 @@ var (
 )
 
 type fixture struct {
-	svc   *commands.Service
-	fake  *meetingapitest.Server
-	store *store.SQLite
+	svc    *commands.Service
+	fake   *meetingapitest.Server
+	store  *store.SQLite
+	dbPath string
 }
 
 // newFixture wires the service to a real SQLite file and the fake meeting
@@ -54,7 +56,8 @@ func newFixtureAt(t *testing.T, now func() time.Time) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "test.db"), key)
+	dbPath := filepath.Join(t.TempDir(), "test.db")
+	st, err := store.OpenSQLite(t.Context(), dbPath, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +70,7 @@ func newFixtureAt(t *testing.T, now func() time.Time) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{svc: svc, fake: fake, store: st}
+	return &fixture{svc: svc, fake: fake, store: st, dbPath: dbPath}
 }
 
 func (f *fixture) run(t *testing.T, ch store.Channel, user, text string) commands.Reply {
@@ -336,4 +339,28 @@ func TestExecuteHonoursCancellation(t *testing.T) {
 	cmd, _ := commands.Parse("lock")
 	r := f.svc.Execute(ctx, commands.Request{Channel: general, UserID: "U1", Command: cmd})
 	wantReply(t, r, commands.InChannel, "did not answer in time")
+}
+
+func TestACredentialThatCannotBeDecryptedIsNeverSent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.run(t, general, "U1", "bind 914083136 "+password)
+	f.run(t, random, "U1", "bind 914083136 "+password)
+	// Copy the credential stored for another channel over this channel's:
+	// the associated data no longer matches, so it must not decrypt.
+	raw, err := sql.Open("sqlite", f.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(t.Context(), `UPDATE meetings SET password_ct = (SELECT password_ct FROM meetings WHERE channel = ?), token_ct = NULL, token_expires_at = NULL WHERE channel = ?`, random.ID, general.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.fake.ResetCalls()
+	r := f.run(t, general, "U1", "lock")
+	wantReply(t, r, commands.Ephemeral, "cannot be decrypted, so nothing was sent to the meeting")
+	if n := len(f.fake.Calls()); n != 0 {
+		t.Fatalf("%d meeting-API calls with a credential that does not decrypt", n)
+	}
+	wantReply(t, f.run(t, random, "U1", "lock"), commands.InChannel, "locked by <@U1>")
 }

@@ -14,8 +14,13 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version and revision are set at build time with
+// -ldflags "-X main.version=… -X main.revision=…"; without them the
+// revision comes from the Go build info when the source was a git checkout.
+var (
+	version  = "dev"
+	revision = ""
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "sandbox":
 		return sandbox(ctx, getenv, stdin, stdout)
 	case "version", "--version", "-version":
-		_, err := fmt.Fprintf(stdout, "meetingbot %s (%s, %s)\n", version, revision(), runtime.Version())
+		_, err := fmt.Fprintf(stdout, "meetingbot %s (%s, %s)\n", version, buildRevision(), runtime.Version())
 		return err
 	case "help", "--help", "-h":
 		_, err := fmt.Fprint(stdout, usage+"\n"+configHelp())
@@ -87,7 +92,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 }
 
-func revision() string {
+func buildRevision() string {
+	if revision != "" {
+		return revision
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
