@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -260,7 +261,14 @@ func (b *Bot) untrack() {
 }
 
 func (b *Bot) onConnectionEvent(i int, evt *socketmode.Event) {
-	b.connected[i].Store(evt.Type == socketmode.EventTypeConnected)
+	// Handlers run in their own goroutines, so events can be seen out of
+	// order: only "connected" raises the flag, only a failure lowers it.
+	switch evt.Type {
+	case socketmode.EventTypeConnected:
+		b.connected[i].Store(true)
+	case socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect, socketmode.EventTypeInvalidAuth:
+		b.connected[i].Store(false)
+	}
 	log := b.log.With().Int("connection", i).Logger()
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
@@ -283,7 +291,9 @@ func (b *Bot) onConnectionEvent(i int, evt *socketmode.Event) {
 // onOther acknowledges envelopes no handler claimed, so Slack does not
 // retry them, and says so for slash commands meant for another name.
 func (b *Bot) onOther(evt *socketmode.Event, client *socketmode.Client) {
-	if evt.Request == nil {
+	// hello and disconnect frames arrive as requests without an envelope
+	// ID; they are not envelopes and take no ack.
+	if evt.Request == nil || evt.Request.EnvelopeID == "" {
 		return
 	}
 	var payload any
@@ -354,6 +364,16 @@ func validIDs(sc slack.SlashCommand) bool {
 	return commands.ValidSlackID(sc.TeamID) && commands.ValidSlackID(sc.ChannelID) && commands.ValidSlackID(sc.UserID)
 }
 
+// deliveryTimeout bounds posting one reply. Replies get their own budget:
+// a command that used all of its time must still be able to say so.
+const deliveryTimeout = 10 * time.Second
+
+// deliveryContext is detached from the command's deadline and from the
+// drain, so the outcome of work that was done is always reported.
+func deliveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+}
+
 func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command) {
 	ctx, cancel := context.WithTimeout(b.work, b.cfg.CommandTimeout)
 	defer cancel()
@@ -396,6 +416,8 @@ func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command)
 // replaceOriginal edits the message behind a button click instead of
 // posting a new one.
 func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, channel, user string, r commands.Reply, replaceOriginal bool) {
+	ctx, cancel := deliveryContext(ctx)
+	defer cancel()
 	blocks, text := Render(r)
 	if responseURL != "" {
 		err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, &slack.WebhookMessage{
@@ -405,8 +427,9 @@ func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, chan
 		if err == nil {
 			return
 		}
-		// The error may quote the URL, which is a capability: log its kind only.
-		log.Warn().Str("error", redactURL(err.Error(), responseURL)).Msg("response_url failed; falling back to the Web API")
+		// A transport error quotes the URL, which is a capability: log
+		// what went wrong without it.
+		log.Warn().Str("error", withoutURL(err)).Msg("response_url failed; falling back to the Web API")
 	}
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
 	var err error
@@ -472,11 +495,12 @@ func (p *progressNote) finish(deliver func()) {
 	deliver()
 }
 
-func redactURL(s, url string) string {
-	if url == "" {
-		return s
+func withoutURL(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
 	}
-	return strings.ReplaceAll(s, url, "[response_url]")
+	return err.Error()
 }
 
 // recentSet remembers envelope IDs seen in the last hour, in memory, so a

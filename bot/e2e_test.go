@@ -276,6 +276,19 @@ func TestSecretsNeverReachLogsMessagesOrTheDatabase(t *testing.T) {
 	h.reply(t, "C1", "U1", "status")
 	h.meetings.SetState("777888999", meetingapitest.Ended)
 	h.reply(t, "C1", "U1", "lock")
+	// The form path: bind in another channel through the modal.
+	h.meetings.SetState("777888999", meetingapitest.InProgress)
+	id, _ := h.send(t, "C2", "U1", "bind 777888999")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.slack.Views()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	h.submitBindForm(t, "U1", "wrong-"+secretPassword)
+	h.submitBindForm(t, "U1", secretPassword)
+	if _, err := h.slack.WaitMessages(h.ctx(t), id, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.reply(t, "C2", "U1", "lock")
 	h.restart(t)
 	h.reply(t, "C1", "U1", "lock")
 	h.stop(t)
@@ -296,6 +309,9 @@ func TestSecretsNeverReachLogsMessagesOrTheDatabase(t *testing.T) {
 	}
 	for _, a := range h.slack.Acks() {
 		haystack.Write(a.Payload)
+	}
+	for _, v := range h.slack.Views() {
+		haystack.Write(v.View)
 	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if b, err := os.ReadFile(h.dbPath + suffix); err == nil {
@@ -397,5 +413,19 @@ func TestWhenNothingCanPostInTheChannelTheUserIsToldDirectly(t *testing.T) {
 	}
 	if dm == nil || !strings.Contains(dm.Text, "I could not post in <#C1>") || !strings.Contains(dm.Text, "locked by <@U1>") {
 		t.Fatalf("no explanation reached the user: %+v", h.slack.Messages())
+	}
+}
+
+func TestACommandThatRunsOutOfTimeStillReportsItsOutcome(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *bot.Config) { c.CommandTimeout = 300 * time.Millisecond })
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.meetings.SetLatency(2 * time.Second)
+	m := h.reply(t, "C1", "U1", "lock")
+	if m.ResponseType != "in_channel" || !strings.Contains(m.Text, "Could not lock meeting 914083136") {
+		t.Fatalf("reply = %+v, want the outcome in the channel", m)
+	}
+	if s := h.bot.Stats(); s.DeliveryFailures != 0 {
+		t.Fatalf("%d delivery failures", s.DeliveryFailures)
 	}
 }

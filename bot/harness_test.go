@@ -139,6 +139,9 @@ func (h *harness) stop(t testing.TB) {
 	}
 	h.store.Close()
 	h.cancel = nil
+	if n := h.slack.BadFrames(); n != 0 {
+		t.Errorf("the bot sent %d frames the fake Slack could not read as acks", n)
+	}
 }
 
 func (h *harness) restart(t testing.TB) {

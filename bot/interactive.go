@@ -104,9 +104,14 @@ func (b *Bot) onViewSubmission(evt *socketmode.Event, client *socketmode.Client)
 		return
 	}
 	id, err := meetingapi.ParseConferenceID(meta.ConferenceID)
-	if err != nil || !commands.ValidSlackID(meta.Team) || !commands.ValidSlackID(meta.Channel) || !commands.ValidSlackID(cb.User.ID) {
+	if err != nil || !commands.ValidSlackID(meta.Team) || !commands.ValidSlackID(meta.Channel) || !commands.ValidSlackID(cb.User.ID) ||
+		(cb.Team.ID != "" && cb.Team.ID != meta.Team) {
 		b.ack(client, envID, nil)
 		b.log.Warn().Str("envelope", envID).Msg("bind form with invalid metadata")
+		return
+	}
+	if b.seen.add(envID, time.Now()) {
+		b.ack(client, envID, nil)
 		return
 	}
 	pw := cb.View.State.Values[passwordBlockID][passwordActionID].Value
@@ -138,9 +143,7 @@ func (b *Bot) onViewSubmission(evt *socketmode.Event, client *socketmode.Client)
 		return
 	}
 	b.ack(client, envID, nil) // closes the form
-	dctx, dcancel := context.WithTimeout(b.work, b.cfg.CommandTimeout)
-	defer dcancel()
-	b.deliver(dctx, log, meta.ResponseURL, meta.Channel, cb.User.ID, reply, false)
+	b.deliver(ctx, log, meta.ResponseURL, meta.Channel, cb.User.ID, reply, false)
 	log.Info().Msg("bind form handled")
 }
 

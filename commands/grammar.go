@@ -225,10 +225,13 @@ func parseBind(args []string) (Command, *UsageError) {
 		if utf8.RuneCountInString(args[1]) > MaxPasswordLen {
 			return Command{}, &UsageError{Problem: fmt.Sprintf("That host password is too long (over %d characters).", MaxPasswordLen)}
 		}
-		cmd.Password = meetingapi.Password(args[1])
+		// Slack escapes &, < and > in slash-command text.
+		cmd.Password = meetingapi.Password(slackUnescape.Replace(args[1]))
 	}
 	return cmd, nil
 }
+
+var slackUnescape = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
 
 func parseUser(v Verb) func([]string) (Command, *UsageError) {
 	return func(args []string) (Command, *UsageError) {
@@ -316,7 +319,7 @@ func Help(command string) Reply {
 		Visibility: Ephemeral,
 		Text:       fmt.Sprintf("*%s* locks and unlocks a Huawei Cloud Meeting from this channel.", command),
 		Details:    lines,
-		Note:       "ID is the conference ID (dashes and spaces are fine). Without ID, the channel's bound meeting is used.",
+		Note:       "ID is the conference ID; pasted dashes are fine, and so are spaces except in bind. Without ID, the channel's bound meeting is used.",
 	}
 }
 

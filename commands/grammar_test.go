@@ -25,6 +25,7 @@ func TestParseAcceptsWhatPeopleType(t *testing.T) {
 		{"pasted dashes are trimmed", "unlock 914-083-136", Command{Verb: VerbUnlock, ConferenceID: "914083136"}},
 		{"pasted digit groups are joined", "lock 914 083 136", Command{Verb: VerbLock, ConferenceID: "914083136"}},
 		{"bind with a password", "bind 914083136 s3cret!", Command{Verb: VerbBind, ConferenceID: "914083136", Password: "s3cret!"}},
+		{"bind unescapes what Slack escapes in the password", "bind 914083136 a&amp;b&lt;c&gt;", Command{Verb: VerbBind, ConferenceID: "914083136", Password: "a&b<c>"}},
 		{"bind without a password asks for one", "bind 914-083-136", Command{Verb: VerbBind, ConferenceID: "914083136"}},
 		{"unbind", "unbind", Command{Verb: VerbUnbind}},
 		{"status with an ID", "status 914083136", Command{Verb: VerbStatus, ConferenceID: "914083136"}},

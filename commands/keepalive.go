@@ -47,7 +47,9 @@ func (s *Service) KeepTokensAlive(ctx context.Context, within time.Duration) int
 		if err != nil || !exp.After(now) || exp.Sub(now) > within {
 			continue // no token, expired already (a fetch will follow), or not due yet
 		}
-		key := k.ch.Team + "\x00" + k.ch.ID + "\x00" + string(k.id)
+		// Not the key commands use: a command that needs a fresh token
+		// after a 401 must not join a keep-alive of that same dead token.
+		key := k.ch.Team + "\x00" + k.ch.ID + "\x00" + string(k.id) + "\x00keep-alive"
 		_, err = s.tokens.do(ctx, key, func(fctx context.Context) (meetingapi.Token, error) {
 			ct, err := s.meetings.KeepAlive(fctx, k.id, meetingapi.Token(v))
 			if err != nil {

@@ -213,11 +213,11 @@ func (s *Service) revoke(ctx context.Context, req Request) Reply {
 	if !found {
 		return Reply{Visibility: Ephemeral, Text: fmt.Sprintf(":information_source: %s is not a controller here, so there is nothing to revoke.", mention(target))}
 	}
-	if len(ctrls) == 1 {
+	switch err := s.store.Revoke(ctx, req.Channel, target); {
+	case errors.Is(err, store.ErrLastController):
 		return Reply{Visibility: Ephemeral,
-			Text: fmt.Sprintf(":no_entry: %s is this channel's only controller. Grant someone else first, or unbind the meeting.", mention(target))}
-	}
-	if err := s.store.Revoke(ctx, req.Channel, target); err != nil && !errors.Is(err, store.ErrNotFound) {
+			Text: fmt.Sprintf(":no_entry: %s is this channel's only controller. Grant someone else first.", mention(target))}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return s.internalError(req, "revoke", err)
 	}
 	s.audit(ctx, req, "revoke", "", "ok", nil, target)

@@ -640,9 +640,26 @@ func (s *SQLite) Revoke(ctx context.Context, ch Channel, userID string) error {
 	if strings.TrimSpace(userID) == "" {
 		return wrap(op, invalid("user ID is empty"))
 	}
-	res, err := s.w.ExecContext(ctx, `DELETE FROM controllers WHERE team = ? AND channel = ? AND user_id = ?`,
-		ch.Team, ch.ID, userID)
-	return wrap(op, mustAffect(res, err))
+	// One statement, so two controllers revoking each other at once cannot
+	// both pass the "not the last one" check.
+	res, err := s.w.ExecContext(ctx, `DELETE FROM controllers WHERE team = ? AND channel = ? AND user_id = ?
+		AND (SELECT COUNT(*) FROM controllers WHERE team = ? AND channel = ?) > 1`,
+		ch.Team, ch.ID, userID, ch.Team, ch.ID)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return wrap(op, err)
+	}
+	var exists int
+	if err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM controllers WHERE team = ? AND channel = ? AND user_id = ?`,
+		ch.Team, ch.ID, userID).Scan(&exists); err != nil {
+		return wrap(op, err)
+	}
+	if exists > 0 {
+		return wrap(op, ErrLastController)
+	}
+	return wrap(op, ErrNotFound)
 }
 
 // ---- audit ----

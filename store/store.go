@@ -21,7 +21,10 @@ var (
 	// ErrUndecryptable is returned when a stored secret cannot be decrypted:
 	// MEETINGBOT_SECRET_KEY is not the key it was written with, or the row
 	// was copied from another channel or meeting.
-	ErrUndecryptable = errors.New("store: a stored credential cannot be decrypted with this MEETINGBOT_SECRET_KEY")
+	// ErrLastController is returned by Revoke for a channel's only
+	// controller: a channel with none would let anyone re-bind it.
+	ErrLastController = errors.New("store: a channel's last controller cannot be revoked")
+	ErrUndecryptable  = errors.New("store: a stored credential cannot be decrypted with this MEETINGBOT_SECRET_KEY")
 )
 
 // Channel identifies a Slack conversation within a workspace. Both fields are
@@ -122,7 +125,8 @@ type Store interface {
 	Controllers(ctx context.Context, ch Channel) ([]Controller, error)
 	// Grant adds a controller; granting an existing one is a no-op.
 	Grant(ctx context.Context, ch Channel, userID, by string, at time.Time) error
-	// Revoke removes a controller, or returns ErrNotFound.
+	// Revoke removes a controller, or returns ErrNotFound, or
+	// ErrLastController if it is the channel's only one.
 	Revoke(ctx context.Context, ch Channel, userID string) error
 
 	// Audit appends a record.

@@ -32,6 +32,7 @@ const sandboxReplyTimeout = 30 * time.Second
 const sandboxHelp = `Type slash commands as a Slack user would, e.g.
   /meeting bind 914083136 123456
   /meeting lock
+Mention people and channels as in Slack: /meeting grant @bob
 Sandbox controls:
   :user NAME      act as another user (default alice)
   :channel NAME   move to another channel (default general)
@@ -139,7 +140,7 @@ type sandboxSession struct {
 	user, channel string
 }
 
-var sandboxName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,20}$`)
+var sandboxName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 
 // handle runs one input line and reports whether to quit.
 func (s *sandboxSession) handle(line string) bool {
@@ -156,7 +157,7 @@ func (s *sandboxSession) handle(line string) bool {
 			fmt.Fprint(s.out, sandboxHelp)
 		case "user", "channel":
 			if !sandboxName.MatchString(arg) {
-				fmt.Fprintf(s.out, "  sandbox: :%s takes a short lower-case name, like :%s bob\n", verb, verb)
+				fmt.Fprintf(s.out, "  sandbox: :%s takes a short name of lower-case letters and digits, like :%s bob\n", verb, verb)
 				return false
 			}
 			if verb == "user" {
@@ -180,12 +181,32 @@ func (s *sandboxSession) handle(line string) bool {
 	if strings.HasPrefix(line, "/") {
 		command, text, _ = strings.Cut(line, " ")
 	}
-	s.send(command, strings.TrimSpace(text))
+	s.send(command, escapeLikeSlack(strings.TrimSpace(text)))
 	return false
 }
 
 func sandboxID(prefix, name string) string {
-	return prefix + strings.ToUpper(strings.NewReplacer(".", "", "-", "", "_", "").Replace(name))
+	return prefix + strings.ToUpper(name)
+}
+
+var (
+	userMention    = regexp.MustCompile(`(^|\s)@([a-z0-9]{1,20})\b`)
+	channelMention = regexp.MustCompile(`(^|\s)#([a-z0-9]{1,20})\b`)
+)
+
+// escapeLikeSlack does what Slack does to slash-command text with
+// should_escape: & < > become entities, and @name / #channel become
+// <@U…|name> / <#C…|channel>.
+func escapeLikeSlack(text string) string {
+	text = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(text)
+	text = userMention.ReplaceAllStringFunc(text, func(m string) string {
+		sub := userMention.FindStringSubmatch(m)
+		return sub[1] + "<@" + sandboxID("U", sub[2]) + "|" + sub[2] + ">"
+	})
+	return channelMention.ReplaceAllStringFunc(text, func(m string) string {
+		sub := channelMention.FindStringSubmatch(m)
+		return sub[1] + "<#" + sandboxID("C", sub[2]) + "|" + sub[2] + ">"
+	})
 }
 
 func (s *sandboxSession) send(command, text string) {
@@ -219,15 +240,24 @@ func (s *sandboxSession) send(command, text string) {
 	for _, m := range s.slack.MessagesFor(envID) {
 		s.print(m.ResponseType, m.Text)
 	}
+	for _, v := range s.slack.Views() {
+		if v.TriggerID == s.slack.TriggerID(envID) {
+			fmt.Fprintln(s.out, "  sandbox: Slack would now show a form asking for the host password; here, type it inline: /meeting bind ID PASSWORD")
+		}
+	}
 }
 
-var mentionPattern = regexp.MustCompile(`<@U([A-Z0-9]+)(\|[^>]*)?>`)
+var (
+	mentionPattern = regexp.MustCompile(`<@U([A-Z0-9]+)(\|[^>]*)?>`)
+	channelPattern = regexp.MustCompile(`<#C([A-Z0-9]+)\|?([^>]*)>`)
+)
 
 func (s *sandboxSession) print(responseType, text string) {
 	// Show mentions the way Slack would, as @name.
 	text = mentionPattern.ReplaceAllStringFunc(text, func(m string) string {
 		return "@" + strings.ToLower(mentionPattern.FindStringSubmatch(m)[1])
 	})
+	text = channelPattern.ReplaceAllString(text, "#$2")
 	prefix := "  (only you) "
 	if responseType == "in_channel" {
 		prefix = "  [#" + s.channel + "] "
