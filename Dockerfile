@@ -11,7 +11,7 @@
 # Optional: MEETING_API_URL, MEETINGBOT_ADMINS, MEETINGBOT_COMMAND, LOG_LEVEL, …
 # (see the README). For example, with those in a file meetingbot.env:
 #
-#   docker run -d --name meetingbot --restart unless-stopped \
+#   docker run -d --name meetingbot --restart unless-stopped --stop-timeout 15 \
 #     --env-file meetingbot.env -v meetingbot-data:/data -p 127.0.0.1:8080:8080 meetingbot
 #
 # The SQLite database lives in the /data volume (MEETINGBOT_DB=/data/meetingbot.db).

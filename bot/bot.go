@@ -78,6 +78,7 @@ type Bot struct {
 	inFlight atomic.Int64
 
 	connected        []atomic.Bool // per connection
+	connErrWarn      []warnLimiter // per connection
 	commandsTotal    atomic.Int64
 	deliveryFailures atomic.Int64
 	// work is the parent of every command's context. It outlives Run's
@@ -134,7 +135,8 @@ func New(cfg Config) (*Bot, error) {
 			// Honour Retry-After on 429s from the Web API.
 			slack.OptionRetry(2),
 		),
-		connected: make([]atomic.Bool, cfg.Connections),
+		connected:   make([]atomic.Bool, cfg.Connections),
+		connErrWarn: make([]warnLimiter, cfg.Connections),
 	}
 	b.work, b.cancelWork = context.WithCancel(context.Background())
 	return b, nil
@@ -280,12 +282,33 @@ func (b *Bot) onConnectionEvent(i int, evt *socketmode.Event) {
 	case socketmode.EventTypeInvalidAuth:
 		log.Error().Msg("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
 	default:
-		if err, ok := evt.Data.(error); ok {
-			log.Warn().Err(err).Msg("Slack connection error; retrying")
-		} else {
-			log.Warn().Msg("Slack connection error; retrying")
+		// slack-go retries on its own; while Slack is unreachable that is
+		// several attempts a second. Warn once a minute per connection.
+		ev := log.Debug()
+		if b.connErrWarn[i].shouldWarn(time.Now()) {
+			ev = log.Warn()
 		}
+		if err, ok := evt.Data.(error); ok {
+			ev = ev.Err(err)
+		}
+		ev.Msg("Slack connection error; retrying")
 	}
+}
+
+// warnLimiter lets one warning through per minute.
+type warnLimiter struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (w *warnLimiter) shouldWarn(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.last) < time.Minute {
+		return false
+	}
+	w.last = now
+	return true
 }
 
 // onOther acknowledges envelopes no handler claimed, so Slack does not

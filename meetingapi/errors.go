@@ -38,7 +38,7 @@ var (
 	ErrUnexpectedResponse = errors.New("meetingapi: unexpected response")
 )
 
-// Vendor error codes the client knows (DESIGN.md §4).
+// Vendor error codes the client knows, from the vendor's documentation.
 const (
 	CodeMeetingNotExist    = "MMC.111070005"
 	CodeWrongPassword      = "MMC.111072065"

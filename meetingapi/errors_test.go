@@ -12,7 +12,7 @@ import (
 	"github.com/meetingbot/meetingbot/meetingapi"
 )
 
-// designCodes are the codes DESIGN.md §4 lists.
+// designCodes are the codes the vendor documents for the control endpoints.
 var designCodes = []string{
 	"MMC.111070005", "MMC.111072065", "MMC.111072006", "MMC.111081002", "MMC.111072005",
 	"MMC.111072050", "MMC.111072049", "MMC.111070002", "MMC.111070004", "100000429", "USG.000000004",

@@ -6,7 +6,7 @@
 // It is used by end-to-end tests, benchmarks and the interactive sandbox, so it
 // deliberately does not import "testing" and adds no artificial delays.
 //
-// Behaviour that mirrors real Slack (see /work/shared/SLACK-NOTES.md):
+// Behaviour that mirrors real Slack and slack-go v0.35.0:
 //   - apps.connections.open needs "Authorization: Bearer <app token>" and
 //     answers a single-use ws:// URL; a missing token is not_authed, a wrong
 //     one invalid_auth (both make slack-go's Run give up). Web API methods

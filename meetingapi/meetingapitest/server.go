@@ -1,7 +1,7 @@
 // Package meetingapitest is an in-process fake of the Huawei Cloud Meeting
 // control endpoints that package meetingapi calls, for tests, benchmarks and
 // the sandbox. It follows the vendor's documentation and what the official
-// SDK sends (DESIGN.md §4), records every call, and can inject faults and
+// SDK sends (see meetingapi's doc), records every call, and can inject faults and
 // latency. It listens on 127.0.0.1 only.
 //
 // Endpoints, under an optional base path:
