@@ -146,15 +146,16 @@ func dsn(path string, readOnly bool) string {
 	return b.String()
 }
 
-// wrongKeyError wraps ErrWrongKey with both key fingerprints.
-type wrongKeyError struct{ stored, given string }
+// WrongKeyError wraps ErrWrongKey with both key fingerprints (which are
+// not secret: they identify a key without revealing it).
+type WrongKeyError struct{ Stored, Given string }
 
-func (e *wrongKeyError) Error() string {
+func (e *WrongKeyError) Error() string {
 	return fmt.Sprintf("%v (database key id %s, MEETINGBOT_SECRET_KEY key id %s); start with the key the database was created with, or use a new database file",
-		ErrWrongKey, e.stored, e.given)
+		ErrWrongKey, e.Stored, e.Given)
 }
 
-func (e *wrongKeyError) Unwrap() error { return ErrWrongKey }
+func (e *WrongKeyError) Unwrap() error { return ErrWrongKey }
 
 // checkKey records a sealed constant on first open and verifies it on later
 // opens.
@@ -189,7 +190,7 @@ func (s *SQLite) checkKey(ctx context.Context) error {
 			copy(id[:], stored[1:sealHeaderLen])
 			storedID = hexID(id)
 		}
-		return &wrongKeyError{stored: storedID, given: hexID(s.seal.keyID)}
+		return &WrongKeyError{Stored: storedID, Given: hexID(s.seal.keyID)}
 	}
 	return nil
 }

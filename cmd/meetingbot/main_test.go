@@ -233,7 +233,8 @@ func TestAWrongSecretKeyAfterARestartIsAClearError(t *testing.T) {
 	e["MEETINGBOT_SECRET_KEY"] = other.Encode()
 	err := run(t.Context(), nil, env(e), nil, io.Discard)
 	var ce *configError
-	if !errors.As(err, &ce) || ce.Var != "MEETINGBOT_SECRET_KEY" || !strings.Contains(err.Error(), "does not match") {
+	if !errors.As(err, &ce) || ce.Var != "MEETINGBOT_SECRET_KEY" || !strings.Contains(err.Error(), "does not match") ||
+		!strings.Contains(err.Error(), "this key's id "+other.Fingerprint()) {
 		t.Fatalf("err = %v", err)
 	}
 	if strings.Contains(err.Error(), other.Encode()) {

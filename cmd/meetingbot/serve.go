@@ -40,7 +40,12 @@ func assemble(ctx context.Context, c config, log zerolog.Logger) (*app, error) {
 	st, err := store.OpenSQLite(ctx, c.DB, c.SecretKey)
 	if err != nil {
 		if errors.Is(err, store.ErrWrongKey) {
-			return nil, &configError{"MEETINGBOT_SECRET_KEY", "does not match the key the database " + c.DB + " was created with; use the original key (or move the database aside to start over)"}
+			ids := ""
+			var wk *store.WrongKeyError
+			if errors.As(err, &wk) {
+				ids = " (database key id " + wk.Stored + ", this key's id " + wk.Given + ")"
+			}
+			return nil, &configError{"MEETINGBOT_SECRET_KEY", "does not match the key the database " + c.DB + " was created with" + ids + "; use the original key (or move the database aside to start over)"}
 		}
 		return nil, fmt.Errorf("opening the database %s: %w", c.DB, err)
 	}
