@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -424,6 +425,32 @@ func TestACommandThatRunsOutOfTimeStillReportsItsOutcome(t *testing.T) {
 	m := h.reply(t, "C1", "U1", "lock")
 	if m.ResponseType != "in_channel" || !strings.Contains(m.Text, "Could not lock meeting 914083136") {
 		t.Fatalf("reply = %+v, want the outcome in the channel", m)
+	}
+	if s := h.bot.Stats(); s.DeliveryFailures != 0 {
+		t.Fatalf("%d delivery failures", s.DeliveryFailures)
+	}
+}
+
+func TestAWebAPIRateLimitIsWaitedOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.slack.FailResponseURL(1, 500)
+	h.slack.FailWebAPI("chat.postMessage", 1, "ratelimited") // HTTP 429, Retry-After: 1
+	start := time.Now()
+	h.send(t, "C1", "U1", "lock")
+	h.idle(t)
+	var calls []string
+	for _, c := range h.slack.APICalls() {
+		if c.Method == "chat.postMessage" {
+			calls = append(calls, fmt.Sprintf("ok=%v err=%s", c.OK, c.Error))
+		}
+	}
+	if len(calls) != 2 || calls[0] != "ok=false err=ratelimited" || calls[1] != "ok=true err=" {
+		t.Fatalf("chat.postMessage calls: %v", calls)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Fatalf("retried after %v, before Retry-After", waited)
 	}
 	if s := h.bot.Stats(); s.DeliveryFailures != 0 {
 		t.Fatalf("%d delivery failures", s.DeliveryFailures)
