@@ -322,6 +322,18 @@ func TestSecretsNeverReachLogsMessagesOrTheDatabase(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "command handled") {
 		t.Fatal("the debug log is empty; the check would prove nothing")
 	}
+	// A response_url is a capability to post in the channel: it may travel
+	// in the form's private_metadata, but never into a log or the database.
+	var logsAndDB strings.Builder
+	logsAndDB.WriteString(h.logs.String())
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if b, err := os.ReadFile(h.dbPath + suffix); err == nil {
+			logsAndDB.Write(b)
+		}
+	}
+	if strings.Contains(logsAndDB.String(), h.slack.URL()+"/response/") {
+		t.Fatal("a response_url appears in a log line or the database")
+	}
 	for _, s := range secrets {
 		if strings.Contains(haystack.String(), s) {
 			t.Fatalf("a secret (%d chars) appears in a log line, a Slack message or the database", len(s))
