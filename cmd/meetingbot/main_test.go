@@ -244,7 +244,8 @@ func TestAWrongSecretKeyAfterARestartIsAClearError(t *testing.T) {
 
 func TestTheSandboxRunsNonInteractivelyAndExitsAtEOF(t *testing.T) {
 	t.Parallel()
-	in := strings.NewReader("/meeting help\n/meeting bind 914083136 123456\n/meeting lock\n:user bob\n/meeting unlock\n")
+	in := strings.NewReader("/meeting help\n/meeting bind 914083136 123456\n/meeting lock\n:user bob\n/meeting unlock\n" +
+		":user alice\n/meeting grant @bob\n:user bob\n/meeting unlock\n/meeting bind 914083136\n")
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"sandbox"}, env(nil), in, &out); err != nil {
 		t.Fatalf("sandbox: %v\n%s", err, out.String())
@@ -256,6 +257,9 @@ func TestTheSandboxRunsNonInteractivelyAndExitsAtEOF(t *testing.T) {
 		"(only you) :white_check_mark: Meeting 914083136 is now bound to this channel.",
 		"[#general] :lock: Meeting 914083136 locked by @alice.",
 		"(only you) :no_entry: Only this channel's controllers can unlock meeting 914083136: @alice.",
+		"[#general] :key: @bob can now lock and unlock this channel's meetings (granted by @alice).",
+		"[#general] :unlock: Meeting 914083136 unlocked by @bob.",
+		"sandbox: Slack would now show a form asking for the host password",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("sandbox output lacks %q", want)
