@@ -239,6 +239,7 @@ func TestShutdownLetsAnInFlightCommandFinish(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.idle(t) // the bind's reply is posted just before it stops counting
 	h.meetings.SetLatency(300 * time.Millisecond)
 	id, _ := h.send(t, "C1", "U1", "lock")
 	if h.bot.InFlight() != 1 {
@@ -362,7 +363,9 @@ func TestASlowMeetingAPIGetsAStillTryingLineThenTheOutcome(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *bot.Config) { c.ProgressAfter = 50 * time.Millisecond })
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
-	h.meetings.SetLatency(400 * time.Millisecond)
+	// A wide gap between the progress timer and the answer, so a loaded
+	// machine cannot reorder them.
+	h.meetings.SetLatency(2 * time.Second)
 	id, _ := h.send(t, "C1", "U1", "lock")
 	msgs, err := h.slack.WaitMessages(h.ctx(t), id, 2)
 	if err != nil {
@@ -431,9 +434,9 @@ func TestWhenNothingCanPostInTheChannelTheUserIsToldDirectly(t *testing.T) {
 
 func TestACommandThatRunsOutOfTimeStillReportsItsOutcome(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *bot.Config) { c.CommandTimeout = 300 * time.Millisecond })
+	h := newHarness(t, func(c *bot.Config) { c.CommandTimeout = time.Second })
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
-	h.meetings.SetLatency(2 * time.Second)
+	h.meetings.SetLatency(3 * time.Second)
 	m := h.reply(t, "C1", "U1", "lock")
 	if m.ResponseType != "in_channel" || !strings.Contains(m.Text, "Could not lock meeting 914083136") {
 		t.Fatalf("reply = %+v, want the outcome in the channel", m)

@@ -17,7 +17,7 @@ import (
 func streamThroughFaults(t *testing.T, h *harness, total int, faults ...func() bool) (lost, duplicated, applied int) {
 	t.Helper()
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if err := h.slack.WaitConnections(ctx, 2); err != nil {
 		t.Fatalf("the bot did not open two connections: %v", err)
