@@ -172,48 +172,38 @@ func TestUsageErrorsAreAnsweredInTheAckAndCallNothing(t *testing.T) {
 	}
 }
 
+// A redelivered envelope, on the same process or after a restart (when only
+// the store's record of it is left), is acked again and acted on once.
 func TestARedeliveredEnvelopeIsActedOnOnce(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.reply(t, "C1", "U1", "bind 914083136 "+password)
-	h.meetings.ResetCalls()
-	id, _ := h.send(t, "C1", "U1", "lock")
-	if _, err := h.slack.WaitMessages(h.ctx(t), id, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.slack.Redeliver(h.ctx(t), id); err != nil {
-		t.Fatal(err)
-	}
-	h.waitAcks(t, id, 2)
-	if n := len(h.slack.AcksFor(id)); n != 2 {
-		t.Fatalf("%d acks, want both deliveries acked", n)
-	}
-	h.idle(t)
-	if n := len(h.slack.MessagesFor(id)); n != 1 {
-		t.Fatalf("%d replies to one envelope delivered twice", n)
-	}
-	if n := h.meetings.CallCount(meetingapitest.EndpointLock); n != 1 {
-		t.Fatalf("%d lock calls for one envelope delivered twice", n)
-	}
-}
-
-func TestARedeliveryAfterARestartIsStillActedOnOnce(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	h.reply(t, "C1", "U1", "bind 914083136 "+password)
-	h.meetings.ResetCalls()
-	id, _ := h.send(t, "C1", "U1", "lock")
-	if _, err := h.slack.WaitMessages(h.ctx(t), id, 1); err != nil {
-		t.Fatal(err)
-	}
-	h.restart(t) // the in-memory record is gone; the store's is not
-	if err := h.slack.Redeliver(h.ctx(t), id); err != nil {
-		t.Fatal(err)
-	}
-	h.waitAcks(t, id, 2)
-	h.idle(t)
-	if n := h.meetings.CallCount(meetingapitest.EndpointLock); n != 1 {
-		t.Fatalf("%d lock calls, want 1", n)
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.reply(t, "C1", "U1", "bind 914083136 "+password)
+			h.meetings.ResetCalls()
+			id, _ := h.send(t, "C1", "U1", "lock")
+			if _, err := h.slack.WaitMessages(h.ctx(t), id, 1); err != nil {
+				t.Fatal(err)
+			}
+			if restart {
+				h.restart(t)
+			}
+			if err := h.slack.Redeliver(h.ctx(t), id); err != nil {
+				t.Fatal(err)
+			}
+			h.waitAcks(t, id, 2)
+			if n := len(h.slack.AcksFor(id)); n != 2 {
+				t.Fatalf("%d acks, want both deliveries acked", n)
+			}
+			h.idle(t)
+			if n := len(h.slack.MessagesFor(id)); n != 1 {
+				t.Fatalf("%d replies to one envelope delivered twice", n)
+			}
+			if n := h.meetings.CallCount(meetingapitest.EndpointLock); n != 1 {
+				t.Fatalf("%d lock calls for one envelope delivered twice", n)
+			}
+		})
 	}
 }
 
