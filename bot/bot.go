@@ -21,7 +21,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/meetingbot/meetingbot/commands"
-	"github.com/meetingbot/meetingbot/store"
+	"github.com/meetingbot/meetingbot/domain"
 )
 
 // EnvelopeClaimer records envelope IDs so a redelivered envelope is acted on
@@ -401,7 +401,7 @@ func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command)
 	}
 	start := time.Now()
 	req := commands.Request{
-		Channel: store.Channel{Team: sc.TeamID, ID: sc.ChannelID},
+		Channel: domain.Channel{Team: sc.TeamID, ID: sc.ChannelID},
 		UserID:  sc.UserID,
 		Command: cmd,
 	}

@@ -15,8 +15,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/meetingbot/meetingbot/commands"
-	"github.com/meetingbot/meetingbot/meetingapi"
-	"github.com/meetingbot/meetingbot/store"
+	"github.com/meetingbot/meetingbot/domain"
 )
 
 // The bind modal's IDs.
@@ -43,7 +42,7 @@ type bindMetadata struct {
 }
 
 // BindModal is the form that asks for a host password.
-func BindModal(command string, id meetingapi.ConferenceID, metadata string) slack.ModalViewRequest {
+func BindModal(command string, id domain.ConferenceID, metadata string) slack.ModalViewRequest {
 	input := slack.NewPlainTextInputBlockElement(slack.NewTextBlockObject(slack.PlainTextType, "Host password", false, false), passwordActionID)
 	input.MaxLength = commands.MaxPasswordLen
 	block := slack.NewInputBlock(passwordBlockID,
@@ -103,7 +102,7 @@ func (b *Bot) onViewSubmission(evt *socketmode.Event, client *socketmode.Client)
 		b.log.Warn().Str("envelope", envID).Msg("bind form with unreadable metadata")
 		return
 	}
-	id, err := meetingapi.ParseConferenceID(meta.ConferenceID)
+	id, err := domain.ParseConferenceID(meta.ConferenceID)
 	if err != nil || !commands.ValidSlackID(meta.Team) || !commands.ValidSlackID(meta.Channel) || !commands.ValidSlackID(cb.User.ID) ||
 		(cb.Team.ID != "" && cb.Team.ID != meta.Team) {
 		b.ack(client, envID, nil)
@@ -125,7 +124,7 @@ func (b *Bot) onViewSubmission(evt *socketmode.Event, client *socketmode.Client)
 	}
 	defer b.untrack()
 	log := b.log.With().Str("envelope", envID).Str("verb", "bind").Str("channel", meta.Channel).Str("user", cb.User.ID).Logger()
-	req := commands.Request{Channel: store.Channel{Team: meta.Team, ID: meta.Channel}, UserID: cb.User.ID,
+	req := commands.Request{Channel: domain.Channel{Team: meta.Team, ID: meta.Channel}, UserID: cb.User.ID,
 		Command: commands.Command{Verb: commands.VerbBind, ConferenceID: id}}
 
 	ctx, cancel := context.WithTimeout(b.work, bindVerifyTimeout)
@@ -135,7 +134,7 @@ func (b *Bot) onViewSubmission(evt *socketmode.Event, client *socketmode.Client)
 		b.deliver(ctx, log, meta.ResponseURL, meta.Channel, cb.User.ID, refusal, false)
 		return
 	}
-	reply, rejected := b.svc.Bind(ctx, req.Channel, req.UserID, id, meetingapi.Password(pw))
+	reply, rejected := b.svc.Bind(ctx, req.Channel, req.UserID, id, domain.Password(pw))
 	if rejected {
 		b.ack(client, envID, slack.NewErrorsViewSubmissionResponse(map[string]string{
 			passwordBlockID: "That host password was not accepted. Check it and try again.",
@@ -185,13 +184,13 @@ func (b *Bot) onBlockAction(evt *socketmode.Event, client *socketmode.Client) {
 			continue
 		}
 		log := b.log.With().Str("envelope", envID).Str("verb", string(verb)).Str("channel", cb.Channel.ID).Str("user", cb.User.ID).Str("via", "button").Logger()
-		id, err := meetingapi.ParseConferenceID(a.Value)
+		id, err := domain.ParseConferenceID(a.Value)
 		if err != nil || !commands.ValidSlackID(cb.Team.ID) || !commands.ValidSlackID(cb.Channel.ID) || !commands.ValidSlackID(cb.User.ID) {
 			b.deliver(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, commands.Reply{Text: ":x: That button is not valid any more. Use `" + b.command + " status`."}, false)
 			continue
 		}
 		reply := b.svc.Execute(ctx, commands.Request{
-			Channel:    store.Channel{Team: cb.Team.ID, ID: cb.Channel.ID},
+			Channel:    domain.Channel{Team: cb.Team.ID, ID: cb.Channel.ID},
 			UserID:     cb.User.ID,
 			Command:    commands.Command{Verb: verb, ConferenceID: id},
 			FromButton: true,

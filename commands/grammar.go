@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/meetingbot/meetingbot/domain"
 	"github.com/meetingbot/meetingbot/meetingapi"
 )
 
@@ -263,16 +264,8 @@ func MentionedUser(s string) (string, bool) {
 	return id, true
 }
 
-// ValidSlackID reports whether id can be a Slack ID: non-empty, at most 64
-// bytes, and nothing that would break out of a mention.
-func ValidSlackID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	return !strings.ContainsFunc(id, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("<>|&@#!`*_~", r)
-	})
-}
+// ValidSlackID is [domain.ValidSlackID].
+func ValidSlackID(id string) bool { return domain.ValidSlackID(id) }
 
 func parseHistory(args []string) (Command, *UsageError) {
 	switch len(args) {

@@ -300,7 +300,7 @@ func (c *Client) token(ctx context.Context, op string, id ConferenceID, header, 
 // check refuses what must never reach the wire. Its errors name neither the
 // secret nor a malformed ID.
 func (c *Client) check(op string, id ConferenceID, secret string) error {
-	if err := id.validate(); err != nil {
+	if err := id.Validate(); err != nil {
 		return fmt.Errorf("meetingapi: %s: %w", op, err)
 	}
 	what := "control token"

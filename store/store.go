@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/meetingbot/meetingbot/domain"
 )
 
 var (
@@ -27,33 +29,17 @@ var (
 	ErrUndecryptable  = errors.New("store: a stored credential cannot be decrypted with this MEETINGBOT_SECRET_KEY")
 )
 
-// Channel identifies a Slack conversation within a workspace. Both fields are
-// opaque Slack IDs.
-type Channel struct {
-	Team string
-	ID   string
-}
+// Channel is [domain.Channel].
+type Channel = domain.Channel
 
-// LockState is the last lock state the bot itself set on a meeting. The
-// vendor API cannot report it, so it is only ever what the bot did.
-type LockState int
+// LockState is [domain.LockState].
+type LockState = domain.LockState
 
 const (
-	LockUnknown LockState = iota
-	LockLocked
-	LockUnlocked
+	LockUnknown  = domain.LockUnknown
+	LockLocked   = domain.LockLocked
+	LockUnlocked = domain.LockUnlocked
 )
-
-func (s LockState) String() string {
-	switch s {
-	case LockLocked:
-		return "locked"
-	case LockUnlocked:
-		return "unlocked"
-	default:
-		return "unknown"
-	}
-}
 
 // Meeting is a conference bound in one channel, without its secrets.
 type Meeting struct {

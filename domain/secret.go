@@ -1,4 +1,4 @@
-package meetingapi
+package domain
 
 import (
 	"fmt"
@@ -19,11 +19,11 @@ func (p Password) Reveal() string { return string(p) }
 func (p Password) String() string { return redactedPassword }
 
 // GoString returns a redacted Go expression.
-func (p Password) GoString() string { return `meetingapi.Password("` + redactedPassword + `")` }
+func (p Password) GoString() string { return `domain.Password("` + redactedPassword + `")` }
 
 // Format prints "[redacted]" for every verb.
 func (p Password) Format(f fmt.State, verb rune) {
-	formatRedacted(f, verb, "meetingapi.Password", redactedPassword)
+	formatRedacted(f, verb, "domain.Password", redactedPassword)
 }
 
 // MarshalJSON returns "[redacted]" as a JSON string.
@@ -47,17 +47,17 @@ func (t Token) Reveal() string { return string(t) }
 // String returns the masked token.
 func (t Token) String() string {
 	if len(t) >= 16 {
-		return "****" + sanitize(string(t[len(t)-4:]), 4)
+		return "****" + printableTail(string(t[len(t)-4:]))
 	}
 	return "****"
 }
 
 // GoString returns a masked Go expression.
-func (t Token) GoString() string { return `meetingapi.Token("` + t.String() + `")` }
+func (t Token) GoString() string { return `domain.Token("` + t.String() + `")` }
 
 // Format prints the masked token for every verb.
 func (t Token) Format(f fmt.State, verb rune) {
-	formatRedacted(f, verb, "meetingapi.Token", t.String())
+	formatRedacted(f, verb, "domain.Token", t.String())
 }
 
 // MarshalJSON returns the masked token as a JSON string.
@@ -75,4 +75,16 @@ func formatRedacted(f fmt.State, verb rune, typ, s string) {
 	default:
 		fmt.Fprint(f, s)
 	}
+}
+
+// printableTail keeps the ASCII letters and digits of a token's tail, so a
+// masked token can never carry markup or control characters into a log.
+func printableTail(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

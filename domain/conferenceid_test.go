@@ -1,11 +1,11 @@
-package meetingapi_test
+package domain_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/meetingbot/meetingbot/meetingapi"
+	"github.com/meetingbot/meetingbot/domain"
 )
 
 func TestParseConferenceID(t *testing.T) {
@@ -13,7 +13,7 @@ func TestParseConferenceID(t *testing.T) {
 	tests := []struct {
 		name       string
 		in         string
-		want       meetingapi.ConferenceID
+		want       domain.ConferenceID
 		wantReason string // substring of Reason when the input is refused
 	}{
 		{"plain digits are an ID", "914083136", "914083136", ""},
@@ -37,7 +37,7 @@ func TestParseConferenceID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := meetingapi.ParseConferenceID(tt.in)
+			got, err := domain.ParseConferenceID(tt.in)
 			if tt.wantReason == "" {
 				if err != nil || got != tt.want {
 					t.Fatalf("ParseConferenceID(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
@@ -47,10 +47,10 @@ func TestParseConferenceID(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseConferenceID(%q) = %q, want an error", tt.in, got)
 			}
-			if !errors.Is(err, meetingapi.ErrInvalidConferenceID) {
+			if !errors.Is(err, domain.ErrInvalidConferenceID) {
 				t.Errorf("errors.Is(err, ErrInvalidConferenceID) = false for %v", err)
 			}
-			var ie *meetingapi.InvalidConferenceIDError
+			var ie *domain.InvalidConferenceIDError
 			if !errors.As(err, &ie) {
 				t.Fatalf("err is %T, want *InvalidConferenceIDError", err)
 			}
@@ -64,7 +64,7 @@ func TestParseConferenceID(t *testing.T) {
 func TestInvalidConferenceIDErrorNeverRepeatsTheInput(t *testing.T) {
 	t.Parallel()
 	in := strings.Repeat("9", 5000) + "secret\x1b[2J"
-	_, err := meetingapi.ParseConferenceID(in)
+	_, err := domain.ParseConferenceID(in)
 	if err == nil {
 		t.Fatal("got no error")
 	}

@@ -1,4 +1,8 @@
-package meetingapi
+// Package domain holds the nouns every layer of meetingbot shares: a Slack
+// channel, a conference ID, a host password, a control token and a lock
+// state. It belongs to neither Slack nor a database nor the meeting API, so
+// each of those layers can import it without importing the others.
+package domain
 
 import (
 	"errors"
@@ -21,7 +25,7 @@ func (id ConferenceID) String() string { return string(id) }
 
 // ErrInvalidConferenceID is matched (with [errors.Is]) by every
 // [*InvalidConferenceIDError].
-var ErrInvalidConferenceID = errors.New("meetingapi: invalid conference ID")
+var ErrInvalidConferenceID = errors.New("invalid conference ID")
 
 // InvalidConferenceIDError says why a string is not a conference ID. It
 // never repeats the input, which may be long or hold a pasted secret.
@@ -32,7 +36,7 @@ type InvalidConferenceIDError struct {
 }
 
 func (e *InvalidConferenceIDError) Error() string {
-	return "meetingapi: invalid conference ID: " + e.Reason
+	return "invalid conference ID: " + e.Reason
 }
 
 // Is reports whether target is [ErrInvalidConferenceID].
@@ -70,9 +74,9 @@ func ParseConferenceID(s string) (ConferenceID, error) {
 	return ConferenceID(b.String()), nil
 }
 
-// validate checks an ID that may have been built by conversion rather than
-// by ParseConferenceID, so nothing odd ever reaches a URL.
-func (id ConferenceID) validate() error {
+// Validate checks an ID that may have been built by conversion rather than
+// by ParseConferenceID, so nothing odd ever reaches a URL or a database.
+func (id ConferenceID) Validate() error {
 	if len(id) < MinConferenceIDLen || len(id) > MaxConferenceIDLen {
 		return &InvalidConferenceIDError{Reason: fmt.Sprintf(
 			"a conference ID has %d to %d digits; this has %d characters", MinConferenceIDLen, MaxConferenceIDLen, len(id))}

@@ -1,0 +1,29 @@
+package domain
+
+// LockState is whether a meeting is locked, as far as meetingbot knows.
+type LockState int
+
+const (
+	LockUnknown LockState = iota
+	LockLocked
+	LockUnlocked
+)
+
+func (s LockState) String() string {
+	switch s {
+	case LockLocked:
+		return "locked"
+	case LockUnlocked:
+		return "unlocked"
+	default:
+		return "unknown"
+	}
+}
+
+// LockStateOf is LockLocked for true and LockUnlocked for false.
+func LockStateOf(locked bool) LockState {
+	if locked {
+		return LockLocked
+	}
+	return LockUnlocked
+}
