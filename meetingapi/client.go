@@ -190,6 +190,9 @@ type ControlToken struct {
 	ExpiresAt time.Time     // from data.expireTime
 	Lifetime  time.Duration // from data.confTokenExpireTime
 	Role      int           // data.role (1: chair)
+	WSURL     string        // data.wsURL: where the meeting's event socket is ([Client.Watch]), "" if not given
+	OrgID     string        // data.orgID: the host's organisation, to tell strangers ([Participant.Stranger])
+	UserID    string        // data.userID: the user who scheduled the meeting
 }
 
 // ControlToken gets a control token with the host password:
@@ -212,6 +215,9 @@ type tokenResponse struct {
 		ExpireTime          jsonInt `json:"expireTime"`
 		ConfTokenExpireTime jsonInt `json:"confTokenExpireTime"`
 		Role                jsonInt `json:"role"`
+		WSURL               string  `json:"wsURL"`
+		OrgID               string  `json:"orgID"`
+		UserID              string  `json:"userID"`
 	} `json:"data"`
 }
 
@@ -229,7 +235,10 @@ func (c *Client) token(ctx context.Context, op string, id ConferenceID, header, 
 	if !usableToken(tok) {
 		return ControlToken{}, fmt.Errorf("meetingapi: %s %s: %w: the answer has no usable token", opText(op), id, ErrUnexpectedResponse)
 	}
-	ct := ControlToken{Token: Token(tok), Role: int(tr.Data.Role)}
+	ct := ControlToken{
+		Token: Token(tok), Role: int(tr.Data.Role),
+		WSURL: sanitize(tr.Data.WSURL, 2048), OrgID: sanitize(tr.Data.OrgID, 128), UserID: sanitize(tr.Data.UserID, 128),
+	}
 	if s := int64(tr.Data.ConfTokenExpireTime); s > 0 {
 		ct.Lifetime = time.Duration(s) * time.Second
 	}

@@ -82,6 +82,21 @@
 // that show the service is up, such as a 4xx, reset the count; flow control
 // neither counts nor resets it. See [WithBreaker] and [Client.BreakerOpen].
 //
+// # The event socket
+//
+// [Client.Watch] follows a meeting's event socket: who joins and leaves,
+// changes to a participant, the waiting room, and the lock state and other
+// settings the REST API does not report. It fetches a one-use socket token
+// ([Client.WebSocketToken]) for every connection, connects to the host of
+// the token answer's wsURL ([ControlToken].WSURL), subscribes, sends a
+// heartbeat, and reconnects with backoff when the socket drops or stalls.
+// The consumer supplies the control token through a [TokenSource] (its
+// cache, kept alive) and gets [Event] values in order: EventSnapshot after
+// each (re)subscription lists the people already in, so they are not
+// announced as joins; after a reconnect, who joined or left meanwhile
+// follows as EventJoined/EventLeft with Resync set. EventEnded, and Watch
+// returns, when the meeting ends: a dropped socket is not an end.
+//
 // # Metrics
 //
 // [WithObserver] reports every HTTP attempt: the operation (an Op*

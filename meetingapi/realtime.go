@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // RealTimeInfo is who is in a meeting now, from [Client.RealTimeInfo].
@@ -44,8 +45,26 @@ type Participant struct {
 	Muted      bool             // microphone off (mute 1)
 	Video      bool             // joined with video (video 1)
 	HandRaised bool             // hand 1
-	Host       bool             // PID is confInfo.chairID
-	CoHost     bool             // PID is listed in confInfo.coHosts
+	Host       bool             // PID is confInfo.chairID (event socket: ROLE "1")
+	CoHost     bool             // PID is listed in confInfo.coHosts (event socket: IS_COHOST "1")
+
+	// Only the event socket ([Client.Watch]) reports these; RealTimeInfo
+	// leaves them zero.
+	Anonymous bool      // joined without signing in (ANONYMOUS "1")
+	OrgID     string    // the organisation of their account (ORG_ID)
+	Account   string    // their account name (ACCOUNT)
+	AccountID string    // ACCOUNT_ID
+	Audience  bool      // webinar audience (ROLE "2")
+	Waiting   bool      // in the waiting room (from WaitingListNotify)
+	JoinedAt  time.Time // ADDTIME
+}
+
+// Stranger reports whether p joined without signing in, or from another
+// organisation than hostOrgID (the [ControlToken].OrgID of the meeting). It
+// needs the event socket's fields: for a RealTimeInfo participant it is
+// always false.
+func (p Participant) Stranger(hostOrgID string) bool {
+	return p.Anonymous || p.OrgID != "" && hostOrgID != "" && p.OrgID != hostOrgID
 }
 
 // MaskedPhone is the participant's number masked to its last 4 digits; see

@@ -349,6 +349,7 @@ func (s *Server) toWaitingRoomLocked(m *meeting, pids []string) {
 		p := m.people[i]
 		m.people = slices.Delete(m.people, i, i+1)
 		s.publishLocked(m, change{kind: left, pid: pid})
+		p.Waiting = true
 		m.waiting = append(m.waiting, p)
 		s.publishLocked(m, change{kind: waitingJoined, pid: pid})
 	}

@@ -24,6 +24,8 @@
 //	PUT  …/stop             no body
 //	PUT  …/duration         {"auto":0|1,"duration":minutes}
 //	GET  …/wsToken          -> {"webSocketToken":"…"} (one use, one minute)
+//	GET  /cms/open/websocket/confctl/increment/conn?confID=ID&tmpToken=T
+//	                        the meeting's event socket (see socket.go)
 //
 // (… is /v1/mmc/control/conferences.) Control tokens are accepted raw or as
 // "Basic base64(token)", and only for the meeting they were issued for.
@@ -205,8 +207,13 @@ type Server struct {
 	nonce    string
 	routes   map[string]*endpoint // by full path
 
-	reqSeq atomic.Uint64
-	conns  atomic.Int64
+	reqSeq      atomic.Uint64
+	conns       atomic.Int64
+	socketConns atomic.Int64
+	heartbeats  atomic.Int64
+
+	heartbeatTimeout time.Duration // of the event socket
+	dataAsString     bool          // notifications' data as a JSON string
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
@@ -216,6 +223,10 @@ type Server struct {
 	faults   map[Endpoint]*fault
 	latency  time.Duration
 	issued   int
+
+	sockets       map[*socket]struct{}
+	subscriptions []Subscription
+	refuseSubs    int
 }
 
 // NewServer starts a fake on 127.0.0.1 with a random port. Close it when done.
@@ -228,6 +239,9 @@ func NewServer(opts ...Option) *Server {
 		tokens:   map[string]*token{},
 		wsTokens: map[string]*token{},
 		faults:   map[Endpoint]*fault{},
+		sockets:  map[*socket]struct{}{},
+
+		heartbeatTimeout: 180 * time.Second,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -249,8 +263,11 @@ func NewServer(opts ...Option) *Server {
 	return s
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down, event sockets included.
+func (s *Server) Close() {
+	s.closeSockets()
+	s.srv.Close()
+}
 
 // Calls returns a copy of the calls received so far, oldest first.
 func (s *Server) Calls() []Call {
@@ -334,8 +351,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	e := s.routes[r.URL.Path]
 	ep := Endpoint("")
-	if e != nil {
+	switch {
+	case e != nil:
 		ep = e.name
+	case r.URL.Path == SocketPath:
+		ep = EndpointSocket
 	}
 
 	s.mu.Lock()
@@ -368,6 +388,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "1")
 		}
 		writeError(w, forced.status, forced.code, "injected fault")
+	case ep == EndpointSocket:
+		s.serveSocket(w, r)
 	case e == nil:
 		writeError(w, http.StatusNotFound, CodeNoSuchAPI, "the API does not exist or has not been published")
 	case e.name == EndpointToken:
