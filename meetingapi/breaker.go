@@ -156,7 +156,7 @@ func (b *breaker) isOpen() bool {
 // CircuitOpenError is the error of a call refused by the circuit breaker;
 // it matches [ErrCircuitOpen]. No request was sent.
 type CircuitOpenError struct {
-	Op           string       // "control token", "keep-alive", "lock", "unlock"
+	Op           string       // as in [APIError].Op
 	ConferenceID ConferenceID // the meeting the call was about
 	Until        time.Time    // when a trial call will be let through (already past while a trial is under way)
 	Failures     int          // consecutive failures that opened the circuit

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,32 +30,25 @@ const DefaultUserAgent = "meetingbot/dev"
 const DefaultTokenLifetime = 30 * time.Minute
 
 const (
-	tokenPath = "v1/mmc/control/conferences/token"
-	lockPath  = "v1/mmc/control/conferences/lock"
-
 	maxBodyRead  = 64 << 10  // bytes of a response body we look at
 	maxBodyDrain = 256 << 10 // bytes we are willing to discard to reuse a connection
 	maxMessage   = 200       // runes of error_msg kept
 	maxSnippet   = 120       // runes of a non-JSON error body kept
 
-	opToken     = "control token"
-	opKeepAlive = "keep-alive"
-	opLock      = "lock"
-	opUnlock    = "unlock"
+	headerConfAuth = "X-Conference-Authorization"
 )
 
 // Client calls the meeting-control API. It is safe for concurrent use and
 // reuses connections; build one with [NewClient] and share it.
 type Client struct {
 	base      *url.URL // always ends in "/"
-	tokenURL  string   // base + tokenPath + "?conferenceID="
-	lockURL   string   // base + lockPath + "?conferenceID="
 	http      *http.Client
 	userAgent string
 	log       zerolog.Logger
 	now       func() time.Time
 	retry     RetryPolicy
-	breaker   *breaker // nil: disabled
+	breaker   *breaker                                     // nil: disabled
+	observe   func(op string, status int, d time.Duration) // nil: none
 
 	// Test hooks (set through export_test.go): how backoff waits and how
 	// it draws its jitter.
@@ -131,6 +125,19 @@ func WithLogger(l zerolog.Logger) Option {
 	}
 }
 
+// WithObserver calls observe once per HTTP attempt, retries included, for
+// metrics: op is one of the Op* constants (never a conference ID or a
+// secret), status the HTTP status or 0 when no answer came (a transport
+// failure or timeout), and d how long the attempt took. A call refused by
+// the circuit breaker sends nothing and is not observed. observe runs on the
+// calling goroutine and must be quick and safe for concurrent use.
+func WithObserver(observe func(op string, status int, d time.Duration)) Option {
+	return func(c *Client) error {
+		c.observe = observe
+		return nil
+	}
+}
+
 // NewClient returns a Client for [DefaultBaseURL], a 10-second timeout, a
 // connection pool, verified TLS, [DefaultRetryPolicy] and a circuit breaker
 // ([DefaultBreakerThreshold], [DefaultBreakerCooldown]), changed by opts.
@@ -161,8 +168,6 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.breaker != nil {
 		c.breaker.now, c.breaker.log = c.now, c.log
 	}
-	c.tokenURL = c.base.ResolveReference(&url.URL{Path: tokenPath}).String() + "?conferenceID="
-	c.lockURL = c.base.ResolveReference(&url.URL{Path: lockPath}).String() + "?conferenceID="
 	return c, nil
 }
 
@@ -185,62 +190,23 @@ type ControlToken struct {
 	ExpiresAt time.Time     // from data.expireTime
 	Lifetime  time.Duration // from data.confTokenExpireTime
 	Role      int           // data.role (1: chair)
+	WSURL     string        // data.wsURL: where the meeting's event socket is ([Client.Watch]), "" if not given
+	OrgID     string        // data.orgID: the host's organisation, to tell strangers ([Participant.Stranger])
+	UserID    string        // data.userID: the user who scheduled the meeting
 }
 
 // ControlToken gets a control token with the host password:
 // GET /v1/mmc/control/conferences/token. It works only while the meeting is
 // in progress.
 func (c *Client) ControlToken(ctx context.Context, id ConferenceID, pw Password) (ControlToken, error) {
-	return c.token(ctx, opToken, id, "X-Password", pw.Reveal())
+	return c.token(ctx, OpToken, id, "X-Password", pw.Reveal())
 }
 
 // KeepAlive refreshes a live control token without the password: the same
 // GET with X-Conference-Authorization. The answer is a new token with a new
 // expiry.
 func (c *Client) KeepAlive(ctx context.Context, id ConferenceID, tok Token) (ControlToken, error) {
-	return c.token(ctx, opKeepAlive, id, "X-Conference-Authorization", tok.Reveal())
-}
-
-// SetLock locks (locked true) or unlocks the meeting:
-// PUT /v1/mmc/control/conferences/lock with {"isLock":1} or {"isLock":0}.
-// Locking is idempotent.
-func (c *Client) SetLock(ctx context.Context, id ConferenceID, tok Token, locked bool) error {
-	op, body := opUnlock, bodyUnlock
-	if locked {
-		op, body = opLock, bodyLock
-	}
-	secret := tok.Reveal()
-	if err := c.check(op, id, secret); err != nil {
-		return err
-	}
-	u := c.lockURL + string(id)
-	_, err := c.call(ctx, op, id, secret, false, func(ctx context.Context) (*http.Request, error) {
-		// A new request and body reader per attempt, so every retry sends
-		// the whole body.
-		req, err := c.newRequest(ctx, http.MethodPut, u, bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.ContentLength = int64(len(body))
-		req.Header["X-Conference-Authorization"] = []string{secret}
-		return req, nil
-	})
-	return err
-}
-
-var (
-	bodyLock   = []byte(`{"isLock":1}`)
-	bodyUnlock = []byte(`{"isLock":0}`)
-)
-
-// Lock locks the meeting so nobody else can join. See [Client.SetLock].
-func (c *Client) Lock(ctx context.Context, id ConferenceID, tok Token) error {
-	return c.SetLock(ctx, id, tok, true)
-}
-
-// Unlock unlocks the meeting. See [Client.SetLock].
-func (c *Client) Unlock(ctx context.Context, id ConferenceID, tok Token) error {
-	return c.SetLock(ctx, id, tok, false)
+	return c.token(ctx, OpKeepAlive, id, headerConfAuth, tok.Reveal())
 }
 
 type tokenResponse struct {
@@ -249,36 +215,30 @@ type tokenResponse struct {
 		ExpireTime          jsonInt `json:"expireTime"`
 		ConfTokenExpireTime jsonInt `json:"confTokenExpireTime"`
 		Role                jsonInt `json:"role"`
+		WSURL               string  `json:"wsURL"`
+		OrgID               string  `json:"orgID"`
+		UserID              string  `json:"userID"`
 	} `json:"data"`
 }
 
 func (c *Client) token(ctx context.Context, op string, id ConferenceID, header, secret string) (ControlToken, error) {
-	if err := c.check(op, id, secret); err != nil {
-		return ControlToken{}, err
-	}
-	u := c.tokenURL + string(id)
-	body, err := c.call(ctx, op, id, secret, true, func(ctx context.Context) (*http.Request, error) {
-		req, err := c.newRequest(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header[header] = []string{secret}
-		req.Header["X-Login-Type"] = []string{"1"}
-		return req, nil
-	})
-	if err != nil {
-		return ControlToken{}, err
+	r := &request{
+		op: op, method: http.MethodGet, path: tokenPath, id: id,
+		credHeader: header, secret: secret,
+		header: http.Header{"X-Login-Type": {"1"}},
 	}
 	var tr tokenResponse
-	if err := json.Unmarshal(body, &tr); err != nil {
-		// The JSON error may quote the body, which holds the token: leave it out.
-		return ControlToken{}, fmt.Errorf("meetingapi: %s %s: %w: the answer is not the expected JSON", op, id, ErrUnexpectedResponse)
+	if err := c.do(ctx, r, &tr); err != nil {
+		return ControlToken{}, err
 	}
 	tok := tr.Data.Token
-	if tok == "" || len(tok) > 4096 || strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return ControlToken{}, fmt.Errorf("meetingapi: %s %s: %w: the answer has no usable token", op, id, ErrUnexpectedResponse)
+	if !usableToken(tok) {
+		return ControlToken{}, fmt.Errorf("meetingapi: %s %s: %w: the answer has no usable token", opText(op), id, ErrUnexpectedResponse)
 	}
-	ct := ControlToken{Token: Token(tok), Role: int(tr.Data.Role)}
+	ct := ControlToken{
+		Token: Token(tok), Role: int(tr.Data.Role),
+		WSURL: sanitize(tr.Data.WSURL, 2048), OrgID: sanitize(tr.Data.OrgID, 128), UserID: sanitize(tr.Data.UserID, 128),
+	}
 	if s := int64(tr.Data.ConfTokenExpireTime); s > 0 {
 		ct.Lifetime = time.Duration(s) * time.Second
 	}
@@ -297,83 +257,184 @@ func (c *Client) token(ctx context.Context, op string, id ConferenceID, header, 
 	return ct, nil
 }
 
-// check refuses what must never reach the wire. Its errors name neither the
-// secret nor a malformed ID.
-func (c *Client) check(op string, id ConferenceID, secret string) error {
-	if err := id.Validate(); err != nil {
-		return fmt.Errorf("meetingapi: %s: %w", op, err)
+// usableToken reports whether a token from an answer can go into a header.
+func usableToken(tok string) bool {
+	return tok != "" && len(tok) <= 4096 && !strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f })
+}
+
+// request is one call: what goes on the wire and how it may be retried.
+// Build it with [Client.newRequest] (or a literal for the token GET) and
+// send it with [Client.do].
+type request struct {
+	op     string       // an Op* constant: metrics, logs and (through opText) errors
+	method string       // http.Method*
+	path   string       // below the base URL, no leading slash
+	id     ConferenceID // the conferenceID query parameter, always first
+	query  url.Values   // more query parameters, or nil
+	header http.Header  // more headers, or nil
+
+	credHeader string // the header that carries secret
+	secret     string // the control token or host password: sent, never shown
+
+	body    []byte // the JSON body; nil sends none
+	bodyErr error  // from withJSON
+
+	// once marks a call that is not idempotent: it is retried only when it
+	// cannot have been applied (flow control, or no connection was made),
+	// and each attempt may use the caller's whole deadline.
+	once bool
+}
+
+// newRequest is a conference-control call authorised by a control token.
+func (c *Client) newRequest(op, method, path string, id ConferenceID, tok Token) *request {
+	return &request{op: op, method: method, path: path, id: id, credHeader: headerConfAuth, secret: tok.Reveal()}
+}
+
+// withJSON sets the body to v encoded as JSON.
+func (r *request) withJSON(v any) *request {
+	r.body, r.bodyErr = json.Marshal(v)
+	return r
+}
+
+// withQuery adds a query parameter after conferenceID.
+func (r *request) withQuery(k, v string) *request {
+	if r.query == nil {
+		r.query = url.Values{}
 	}
-	what := "control token"
-	if op == opToken {
-		what = "host password"
+	r.query.Set(k, v)
+	return r
+}
+
+// notIdempotent marks the call as one that must not be repeated once it
+// may have been applied.
+func (r *request) notIdempotent() *request {
+	r.once = true
+	return r
+}
+
+// do sends r (with the retry policy and the circuit breaker) and decodes a
+// 2xx answer into out, unless out is nil. Errors are an *APIError, a
+// wrapped transport error, a *CircuitOpenError, or an input or decoding
+// error; none holds the secret or the answer's body.
+func (c *Client) do(ctx context.Context, r *request, out any) error {
+	if err := c.check(r); err != nil {
+		return err
 	}
-	if secret == "" {
-		return fmt.Errorf("meetingapi: %s %s: the %s is empty", op, id, what)
+	if r.bodyErr != nil {
+		return fmt.Errorf("meetingapi: %s %s: encoding the body: %w", opText(r.op), r.id, r.bodyErr)
 	}
-	if strings.ContainsFunc(secret, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return fmt.Errorf("meetingapi: %s %s: the %s holds control characters", op, id, what)
+	u := c.base.ResolveReference(&url.URL{Path: r.path}).String() + "?conferenceID=" + string(r.id)
+	if len(r.query) > 0 {
+		u += "&" + r.query.Encode()
+	}
+	body, err := c.call(ctx, r, out != nil, func(ctx context.Context) (*http.Request, error) {
+		// A new request and body reader per attempt, so every retry sends
+		// the whole body.
+		var rd io.Reader
+		if r.body != nil {
+			rd = bytes.NewReader(r.body)
+		}
+		req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
+		if err != nil {
+			return nil, err
+		}
+		req.ContentLength = int64(len(r.body))
+		req.Header["Content-Type"] = []string{"application/json"}
+		req.Header["Accept"] = []string{"application/json"}
+		req.Header["User-Agent"] = []string{c.userAgent}
+		for k, vs := range r.header {
+			req.Header[k] = vs
+		}
+		req.Header[r.credHeader] = []string{r.secret}
+		return req, nil
+	})
+	if err != nil || out == nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		// The JSON error may quote the body, which can hold a token: leave it out.
+		return fmt.Errorf("meetingapi: %s %s: %w: the answer is not the expected JSON", opText(r.op), r.id, ErrUnexpectedResponse)
 	}
 	return nil
 }
 
-func (c *Client) newRequest(ctx context.Context, method, u string, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
+// check refuses what must never reach the wire. Its errors name neither the
+// secret nor a malformed ID.
+func (c *Client) check(r *request) error {
+	if err := r.id.Validate(); err != nil {
+		return fmt.Errorf("meetingapi: %s: %w", opText(r.op), err)
 	}
-	req.Header["Content-Type"] = []string{"application/json"}
-	req.Header["Accept"] = []string{"application/json"}
-	req.Header["User-Agent"] = []string{c.userAgent}
-	return req, nil
+	what := "control token"
+	if r.credHeader == "X-Password" {
+		what = "host password"
+	}
+	if r.secret == "" {
+		return fmt.Errorf("meetingapi: %s %s: the %s is empty", opText(r.op), r.id, what)
+	}
+	if strings.ContainsFunc(r.secret, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return fmt.Errorf("meetingapi: %s %s: the %s holds control characters", opText(r.op), r.id, what)
+	}
+	return nil
 }
 
-// do sends req, attempt n of a call, and returns the body of a 2xx answer
+// roundTrip sends req, attempt n of r, and returns the body of a 2xx answer
 // (only when wantBody), or an *APIError, or a wrapped transport error. It
-// always drains and closes the body so the connection goes back to the pool.
-func (c *Client) do(req *http.Request, op string, id ConferenceID, secret string, wantBody bool, n int) ([]byte, error) {
+// always drains and closes the body so the connection goes back to the
+// pool, and reports the attempt to the observer.
+func (c *Client) roundTrip(req *http.Request, r *request, wantBody bool, n int) ([]byte, error) {
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.log.Debug().Str("op", op).Str("conference_id", string(id)).Int("attempt", n).
-			Dur("duration", time.Since(start)).Str("error", redact(err.Error(), secret)).Msg("meeting API call failed")
-		return nil, newTransportError(op, id, err, secret)
+		d := time.Since(start)
+		c.observed(r.op, 0, d)
+		c.log.Debug().Str("op", r.op).Str("conference_id", string(r.id)).Int("attempt", n).
+			Dur("duration", d).Str("error", redactTransport(err.Error(), r.secret)).Msg("meeting API call failed")
+		return nil, newTransportError(r, err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodyDrain))
 		_ = resp.Body.Close()
 	}()
-	reqID := sanitize(resp.Header.Get("X-Request-Id"), 100)
+	reqID := sanitize(redactTransport(resp.Header.Get("X-Request-Id"), r.secret), 100)
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	var body []byte
 	if wantBody || !ok {
 		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
 	}
-	c.log.Debug().Str("op", op).Str("conference_id", string(id)).Int("attempt", n).Int("status", resp.StatusCode).
-		Str("request_id", reqID).Dur("duration", time.Since(start)).Msg("meeting API call")
+	d := time.Since(start)
+	c.observed(r.op, resp.StatusCode, d)
+	c.log.Debug().Str("op", r.op).Str("conference_id", string(r.id)).Int("attempt", n).Int("status", resp.StatusCode).
+		Str("request_id", reqID).Dur("duration", d).Msg("meeting API call")
 	if err != nil && ok {
-		return nil, newTransportError(op, id, err, secret)
+		return nil, newTransportError(r, err)
 	}
 	if ok {
 		return body, nil
 	}
-	ae := newAPIError(op, id, resp.StatusCode, reqID, body, secret)
+	ae := newAPIError(r, resp.StatusCode, reqID, body)
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		ae.retryAfter = parseRetryAfter(ra, time.Now())
 	}
 	return nil, ae
 }
 
-func newAPIError(op string, id ConferenceID, status int, reqID string, body []byte, secret string) *APIError {
-	e := &APIError{Op: op, ConferenceID: id, StatusCode: status, RequestID: reqID}
+func (c *Client) observed(op string, status int, d time.Duration) {
+	if c.observe != nil {
+		c.observe(op, status, d)
+	}
+}
+
+func newAPIError(r *request, status int, reqID string, body []byte) *APIError {
+	e := &APIError{Op: opText(r.op), ConferenceID: r.id, StatusCode: status, RequestID: reqID, once: r.once}
 	var eb struct {
 		Code    json.RawMessage `json:"error_code"`
 		Message string          `json:"error_msg"`
 	}
 	if err := json.Unmarshal(body, &eb); err == nil && (len(eb.Code) > 0 || eb.Message != "") {
-		e.Code = sanitize(rawString(eb.Code), 64)
-		e.Message = sanitize(redact(eb.Message, secret), maxMessage)
+		e.Code = sanitize(redactTransport(rawString(eb.Code), r.secret), 64)
+		e.Message = sanitize(redact(eb.Message, r.secret), maxMessage)
 	} else {
-		e.Message = sanitize(redact(string(body), secret), maxSnippet)
+		e.Message = sanitize(redact(string(body), r.secret), maxSnippet)
 	}
 	return e
 }
@@ -392,12 +453,40 @@ func rawString(raw json.RawMessage) string {
 	return ""
 }
 
-// redact removes a secret that a server or proxy might echo back.
+// minReplaceLen is the shortest secret that redact replaces in place.
+// Replacing a shorter one would give it away: "conference 9[redacted]4083"
+// next to a known conference ID spells the secret out, and a one-character
+// secret would turn every occurrence of a common character into a marker.
+const minReplaceLen = 8
+
+// withheld stands in for a vendor message that held a short secret.
+const withheld = "[message withheld: it may contain a secret]"
+
+// redact makes text that came from the server (error_msg, a body snippet)
+// safe to show when it may echo a secret: a long secret is replaced by
+// "[redacted]"; if a short one appears anywhere, the whole text is
+// withheld. An empty secret changes nothing.
 func redact(s, secret string) string {
-	if len(secret) >= 4 && strings.Contains(s, secret) {
-		return strings.ReplaceAll(s, secret, "[redacted]")
+	switch {
+	case secret == "" || !strings.Contains(s, secret):
+		return s
+	case len(secret) < minReplaceLen:
+		return withheld
 	}
-	return s
+	return strings.ReplaceAll(s, secret, "[redacted]")
+}
+
+// redactTransport redacts text that the client's own stack wrote (Go's
+// transport errors) or that identifies an answer (error_code, X-Request-Id).
+// Go's HTTP client never puts header values (where secrets travel) in an
+// error, so only a long secret is replaced: a short one would match digits
+// of the conference ID or an address by chance, and withholding the text
+// would hide what failed.
+func redactTransport(s, secret string) string {
+	if len(secret) < minReplaceLen {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "[redacted]")
 }
 
 // transportError is a failure below HTTP: it reads
@@ -407,10 +496,15 @@ type transportError struct {
 	msg      string
 	err      error
 	attempts int
+	once     bool // the call is not idempotent
+	unsent   bool // no connection was made, so nothing reached the server
 }
 
-func newTransportError(op string, id ConferenceID, err error, secret string) error {
-	return &transportError{msg: "meetingapi: " + op + " " + string(id) + ": " + redact(err.Error(), secret), err: err}
+func newTransportError(r *request, err error) error {
+	return &transportError{
+		msg: "meetingapi: " + opText(r.op) + " " + string(r.id) + ": " + redactTransport(err.Error(), r.secret),
+		err: err, once: r.once, unsent: unsent(err),
+	}
 }
 
 func (e *transportError) Error() string {
@@ -421,6 +515,15 @@ func (e *transportError) Error() string {
 }
 
 func (e *transportError) Unwrap() error { return e.err }
+
+// unsent reports whether a transport error happened before the request
+// could reach the server: the connection was never made. (Go's transport
+// itself resends a request it had not started writing on a connection the
+// server closed, idempotent or not.)
+func unsent(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
 
 // jsonInt accepts a JSON number or a number in a string.
 type jsonInt int64

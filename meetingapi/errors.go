@@ -80,6 +80,9 @@ func HintFor(err error) string {
 	if errors.Is(err, ErrCircuitOpen) {
 		return "the meeting service has been failing; meetingbot will try again shortly."
 	}
+	if OutcomeUnknown(err) {
+		return "the meeting service did not answer clearly, so it may or may not have been done; check the meeting before trying again."
+	}
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		return ""
@@ -110,8 +113,12 @@ func HintFor(err error) string {
 // ([ErrCircuitOpen]), or a TLS certificate that fails verification, is not
 // retryable. The [Client] already retries these itself ([WithRetry]); an
 // error it returns is what was left after its last attempt.
+//
+// An error that leaves the outcome of a call that is not idempotent open
+// ([OutcomeUnknown]) is not retryable either: repeating it could apply it
+// twice.
 func Retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrCircuitOpen) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrCircuitOpen) || OutcomeUnknown(err) {
 		return false
 	}
 	if errors.Is(err, ErrServerTrouble) || errors.Is(err, ErrFlowControl) {
@@ -128,9 +135,27 @@ func Retryable(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// OutcomeUnknown reports whether err leaves open whether a call that is not
+// idempotent ([Client.HangUp], [Client.MoveToWaitingRoom],
+// [Client.AdmitFromWaitingRoom], [Client.Stop], [Client.Prolong], …) took
+// effect: the request may have reached the service, but no clear answer came
+// back (a transport failure after the connection was made, a timeout, or
+// server trouble). Look at the meeting (for example [Client.RealTimeInfo])
+// before trying again. It is false for idempotent calls, which the client
+// retries itself, and for answers that say the call was refused (4xx, flow
+// control).
+func OutcomeUnknown(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.once && ae.class() == ErrServerTrouble
+	}
+	var te *transportError
+	return errors.As(err, &te) && te.once && !te.unsent
+}
+
 // APIError is a non-2xx answer from the meeting API.
 type APIError struct {
-	Op           string       // "control token", "keep-alive", "lock", "unlock"
+	Op           string       // the operation: an Op* constant, but "control token" for [OpToken]
 	ConferenceID ConferenceID // the meeting the call was about
 	StatusCode   int          // HTTP status
 	Code         string       // error_code from the body, "" if none
@@ -139,6 +164,7 @@ type APIError struct {
 	Attempts     int          // tries the client made, this one included (0 or 1: no retry)
 
 	retryAfter time.Duration // the Retry-After header, 0 if none
+	once       bool          // the call is not idempotent
 }
 
 // Error reads like

@@ -34,3 +34,10 @@ func WithClockForTest(now func() time.Time) Option {
 
 // Backoff exposes the backoff computation.
 func (c *Client) Backoff(n int, err error) time.Duration { return c.backoff(n, err) }
+
+// WithWireFormForTest returns o with another form of the subscribe frame:
+// data as a JSON string or an object, confToken as "Basic base64" or raw.
+func (o WatchOptions) WithWireFormForTest(dataAsString, basicConfToken bool) WatchOptions {
+	o.form = &wireForm{dataAsString: dataAsString, basicConfToken: basicConfToken}
+	return o
+}

@@ -14,9 +14,12 @@ import (
 // RetryPolicy says how often and how patiently a [Client] retries a call
 // that failed in a way [Retryable] calls worth retrying: server trouble
 // (HTTP 5xx, MMC.111072049), flow control (HTTP 429, 100000429), transport
-// failures and attempts that ran out of AttemptTimeout. Lock, unlock and the
-// token GET are idempotent, so retrying them is safe. A 401 is never retried
-// here: the caller fetches a new token and tries once more.
+// failures and attempts that ran out of AttemptTimeout. That is safe for the
+// idempotent calls (the package documentation lists them). A call that is not
+// idempotent is retried only when it cannot have been applied: after flow
+// control, or when no connection could be made. A 401 is never retried
+// here: the caller fetches a new token and tries once more (a 401 means the
+// call was not applied, whatever the call).
 type RetryPolicy struct {
 	// MaxAttempts is the number of tries, the first included; at least 1.
 	// 1 disables retries.
@@ -149,8 +152,10 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // call runs one API call with retries and the circuit breaker. build makes
 // a fresh request for each attempt (bodies are re-sent), bound to the
 // attempt's context. It returns the body of a 2xx answer when wantBody, or
-// the last attempt's error with the number of attempts recorded.
-func (c *Client) call(ctx context.Context, op string, id ConferenceID, secret string, wantBody bool,
+// the last attempt's error with the number of attempts recorded. A call
+// that is not idempotent (r.once) is retried only while its failures show
+// it cannot have been applied; [Retryable] says which.
+func (c *Client) call(ctx context.Context, r *request, wantBody bool,
 	build func(context.Context) (*http.Request, error)) ([]byte, error) {
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -161,10 +166,10 @@ func (c *Client) call(ctx context.Context, op string, id ConferenceID, secret st
 				// failure says more than "circuit open".
 				return nil, withAttempts(last, attempt-1)
 			}
-			open.Op, open.ConferenceID = op, id
+			open.Op, open.ConferenceID = opText(r.op), r.id
 			return nil, open
 		}
-		body, err := c.attempt(ctx, op, id, secret, wantBody, attempt, build)
+		body, err := c.attempt(ctx, r, wantBody, attempt, build)
 		c.breaker.record(trial, c.outcome(ctx, err))
 		if err == nil {
 			return body, nil
@@ -185,7 +190,7 @@ func (c *Client) call(ctx context.Context, op string, id ConferenceID, secret st
 			// could start: say what went wrong rather than "deadline".
 			return nil, withAttempts(err, attempt)
 		}
-		ev := c.log.Debug().Str("op", op).Str("conference_id", string(id)).
+		ev := c.log.Debug().Str("op", r.op).Str("conference_id", string(r.id)).
 			Int("attempt", attempt).Dur("delay", delay)
 		var ae *APIError
 		if errors.As(err, &ae) {
@@ -200,20 +205,23 @@ func (c *Client) call(ctx context.Context, op string, id ConferenceID, secret st
 	}
 }
 
-// attempt makes one try within AttemptTimeout.
-func (c *Client) attempt(ctx context.Context, op string, id ConferenceID, secret string, wantBody bool, n int,
+// attempt makes one try within AttemptTimeout. A call that is not
+// idempotent gets the caller's whole deadline instead: abandoning a slow
+// attempt could leave it applied with no retry to follow, and the caller
+// told it failed.
+func (c *Client) attempt(ctx context.Context, r *request, wantBody bool, n int,
 	build func(context.Context) (*http.Request, error)) ([]byte, error) {
 	actx := ctx
-	if t := c.retry.AttemptTimeout; t > 0 {
+	if t := c.retry.AttemptTimeout; t > 0 && !r.once {
 		var cancel context.CancelFunc
 		actx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
 	req, err := build(actx)
 	if err != nil {
-		return nil, fmt.Errorf("meetingapi: %s %s: %w", op, id, err)
+		return nil, fmt.Errorf("meetingapi: %s %s: %w", opText(r.op), r.id, err)
 	}
-	return c.do(req, op, id, secret, wantBody, n)
+	return c.roundTrip(req, r, wantBody, n)
 }
 
 // outcome classifies an attempt for the breaker. Only trouble on the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -202,4 +203,78 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Error("the echoed secrets were not replaced by [redacted]")
 	}
 	_ = time.Now
+}
+
+// TestAnEchoedPasswordIsNeverShownWhateverItsLength: a server that echoes
+// the host password back in its error text must not get it into an error,
+// however short it is. A short secret cannot be replaced in place (an
+// "[redacted]" between the digits of a known ID would spell it out), so the
+// vendor's text is withheld and only the code remains.
+func TestAnEchoedPasswordIsNeverShownWhateverItsLength(t *testing.T) {
+	t.Parallel()
+	echo := func(jsonBody bool) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			pw := r.Header.Get("X-Password")
+			if !jsonBody {
+				w.WriteHeader(http.StatusBadGateway)
+				fmt.Fprintf(w, "upstream rejected password=%s for conference %s", pw, r.URL.Query().Get("conferenceID"))
+				return
+			}
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]string{
+				"error_code": "MMC.111072065",
+				"error_msg":  "password " + pw + " is wrong for conference " + r.URL.Query().Get("conferenceID"),
+			})
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	withJSON, withText := echo(true), echo(false)
+	for _, pw := range []string{"1", "9", "ab", "914", "123456", "s3cret7", "s3cret-pw", "a-much-longer-host-password"} {
+		for _, srv := range []*httptest.Server{withJSON, withText} {
+			c, _ := meetingapi.NewClient(meetingapi.WithBaseURL(srv.URL), noRetry)
+			_, err := c.ControlToken(t.Context(), testID, meetingapi.Password(pw))
+
+			var ae *meetingapi.APIError
+			if !errors.As(err, &ae) {
+				t.Fatalf("pw %q: err = %v, want an *APIError", pw, err)
+			}
+			if strings.Contains(ae.Message, pw) {
+				t.Errorf("pw %q: Message %q shows it", pw, ae.Message)
+			}
+			// The whole error may contain the characters of a short
+			// password by chance (the ID 914083136 holds "1" and "9"), but
+			// never the vendor's text around it.
+			if strings.Contains(err.Error(), "password "+pw) || strings.Contains(err.Error(), "password="+pw) {
+				t.Errorf("pw %q: Error() %q shows it", pw, err)
+			}
+			if len(pw) >= 8 {
+				if !strings.Contains(ae.Message, "[redacted]") || !strings.Contains(ae.Message, "914083136") {
+					t.Errorf("pw %q: Message %q, want the secret replaced and the rest kept", pw, ae.Message)
+				}
+			} else if !strings.Contains(ae.Message, "withheld") {
+				t.Errorf("pw %q: Message %q, want it withheld", pw, ae.Message)
+			}
+			if srv == withJSON && ae.Code != "MMC.111072065" {
+				t.Errorf("pw %q: Code %q, want the code kept", pw, ae.Code)
+			}
+		}
+	}
+}
+
+func TestAShortSecretThatIsNotEchoedLeavesTheMessageAlone(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error_code":"MMC.111072065","error_msg":"conference not found or password error"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := meetingapi.NewClient(meetingapi.WithBaseURL(srv.URL))
+
+	_, err := c.ControlToken(t.Context(), testID, "7")
+
+	var ae *meetingapi.APIError
+	if !errors.As(err, &ae) || ae.Message != "conference not found or password error" {
+		t.Errorf("err = %v, want the vendor's message as it was", err)
+	}
 }

@@ -1,20 +1,36 @@
 // Package meetingapitest is an in-process fake of the Huawei Cloud Meeting
 // control endpoints that package meetingapi calls, for tests, benchmarks and
 // the sandbox. It follows the vendor's documentation and what the official
-// SDK sends (see meetingapi's doc), records every call, and can inject faults and
-// latency. It listens on 127.0.0.1 only.
+// SDK sends (paths, methods, field names and integer flags from the SDK's
+// meeting_meta.go and model files), keeps a model of each meeting (who is
+// in it, the waiting room, lock, mute, join restriction, scheduled end),
+// records every call, and can inject faults and latency. It listens on
+// 127.0.0.1 only.
 //
-// Endpoints, under an optional base path:
+// Endpoints, under an optional base path; all but the token GET need
+// X-Conference-Authorization, and all take ?conferenceID=ID:
 //
-//	GET /v1/mmc/control/conferences/token?conferenceID=ID
-//	    X-Password + X-Login-Type: 1          -> a new control token
-//	    X-Conference-Authorization (keep-alive) -> a new token, no password check
-//	PUT /v1/mmc/control/conferences/lock?conferenceID=ID
-//	    X-Conference-Authorization, Content-Type: application/json,
-//	    body {"isLock":1} or {"isLock":0}      -> 200, empty body
+//	GET  …/token            X-Password + X-Login-Type: 1 -> a new control token
+//	                        X-Conference-Authorization (keep-alive) -> a new token
+//	PUT  …/lock             {"isLock":0|1}
+//	GET  …/realTimeInfo     -> {"participants":[…],"attendees":[…],"confInfo":{…}}
+//	POST …/participants/delete        {"bulkHangUpParticipants":[pid,…]}
+//	PUT  …/mute             {"isMute":0|1,"allowUnmuteByOneself":0|1}
+//	PUT  …/participants/mute?participantID=pid  {"isMute":0|1}
+//	PUT  …/moveToWaitingRoom          {"participantID":pid}
+//	PUT  …/batchMoveToWaitingRoom     {"batchParticipants":[pid,…]}
+//	PUT  …/allowWaitingParticipant    {"participantID":pid} or {"allowAll":true}
+//	PUT  …/updateStartedConfConfig    {"callInRestriction":0|2|3,"isLock":0|1,…}
+//	PUT  …/stop             no body
+//	PUT  …/duration         {"auto":0|1,"duration":minutes}
+//	GET  …/wsToken          -> {"webSocketToken":"…"} (one use, one minute)
+//	GET  /cms/open/websocket/confctl/increment/conn?confID=ID&tmpToken=T
+//	                        the meeting's event socket (see socket.go)
 //
-// Control tokens are accepted raw or as "Basic base64(token)", and only for
-// the meeting they were issued for.
+// (… is /v1/mmc/control/conferences.) Control tokens are accepted raw or as
+// "Basic base64(token)", and only for the meeting they were issued for.
+// Bodies must be one JSON object with the documented fields only, integer
+// flags as JSON integers.
 //
 // Errors always carry both error_code and error_msg (the SDK ignores a body
 // with either missing) and every response has a unique X-Request-Id:
@@ -22,10 +38,13 @@
 //	400 MMC.111070005  unknown meeting
 //	400 MMC.111072065  wrong or missing host password
 //	400 MMC.111072005  meeting not started (tokens only while in progress)
-//	400 MMC.111072006  meeting ended (token or lock)
-//	400 MMC.111070001  bad request: missing conferenceID, missing X-Login-Type,
-//	                   wrong Content-Type, bad JSON, isLock not 0 or 1
-//	                   (a stand-in: the vendor documents no code for this)
+//	400 MMC.111072006  meeting ended
+//	400 MMC.111070001  bad request: missing conferenceID or X-Login-Type,
+//	                   wrong Content-Type, bad JSON, a missing, unknown or
+//	                   out-of-range field, a participant who is not there,
+//	                   a waiting-room call where the meeting has none
+//	                   (a stand-in: the vendor documents no code for these;
+//	                   error_msg says which)
 //	401 MMC.111070004  control token missing, unknown, expired or for
 //	                   another meeting ("authentication failed")
 //	404 APIGW.0101     no such endpoint (the vendor's API gateway code)
@@ -33,14 +52,12 @@
 package meetingapitest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -65,15 +82,26 @@ const (
 
 // Paths of the endpoints, relative to the base path.
 const (
-	TokenPath = "/v1/mmc/control/conferences/token"
-	LockPath  = "/v1/mmc/control/conferences/lock"
+	TokenPath                  = "/v1/mmc/control/conferences/token"
+	LockPath                   = "/v1/mmc/control/conferences/lock"
+	RealTimeInfoPath           = "/v1/mmc/control/conferences/realTimeInfo"
+	HangUpPath                 = "/v1/mmc/control/conferences/participants/delete"
+	MuteAllPath                = "/v1/mmc/control/conferences/mute"
+	MuteParticipantPath        = "/v1/mmc/control/conferences/participants/mute"
+	MoveToWaitingRoomPath      = "/v1/mmc/control/conferences/moveToWaitingRoom"
+	BatchMoveToWaitingRoomPath = "/v1/mmc/control/conferences/batchMoveToWaitingRoom"
+	AdmitPath                  = "/v1/mmc/control/conferences/allowWaitingParticipant"
+	StartedConfConfigPath      = "/v1/mmc/control/conferences/updateStartedConfConfig"
+	StopPath                   = "/v1/mmc/control/conferences/stop"
+	ProlongPath                = "/v1/mmc/control/conferences/duration"
+	WebSocketTokenPath         = "/v1/mmc/control/conferences/wsToken"
 )
 
 // State is where a meeting is in its life.
 type State int
 
 const (
-	InProgress State = iota // tokens and lock work
+	InProgress State = iota // tokens and controls work
 	NotStarted              // scheduled, not started: MMC.111072005
 	Ended                   // over: MMC.111072006
 )
@@ -94,8 +122,19 @@ func (s State) String() string {
 type Endpoint string
 
 const (
-	EndpointToken Endpoint = "token" // the control-token GET (also keep-alive)
-	EndpointLock  Endpoint = "lock"  // the lock PUT
+	EndpointToken                  Endpoint = "token" // the control-token GET (also keep-alive)
+	EndpointLock                   Endpoint = "lock"  // the lock PUT
+	EndpointRealTimeInfo           Endpoint = "realTimeInfo"
+	EndpointHangUp                 Endpoint = "hangUp"
+	EndpointMuteAll                Endpoint = "muteAll"
+	EndpointMuteParticipant        Endpoint = "muteParticipant"
+	EndpointMoveToWaitingRoom      Endpoint = "moveToWaitingRoom"
+	EndpointBatchMoveToWaitingRoom Endpoint = "batchMoveToWaitingRoom"
+	EndpointAdmit                  Endpoint = "allowWaitingParticipant"
+	EndpointStartedConfConfig      Endpoint = "updateStartedConfConfig"
+	EndpointStop                   Endpoint = "stop"
+	EndpointProlong                Endpoint = "duration"
+	EndpointWebSocketToken         Endpoint = "wsToken"
 )
 
 // Call is one request the fake received. Endpoint is "" for a path the fake
@@ -134,19 +173,14 @@ func WithTokenLifetime(d time.Duration) Option {
 	}
 }
 
-// WithClock sets the clock used for token expiry (default time.Now).
+// WithClock sets the clock used for token expiry, join times and scheduled
+// ends (default time.Now).
 func WithClock(now func() time.Time) Option {
 	return func(s *Server) {
 		if now != nil {
 			s.now = now
 		}
 	}
-}
-
-type meeting struct {
-	password string
-	state    State
-	locked   bool
 }
 
 type token struct {
@@ -171,17 +205,28 @@ type Server struct {
 	lifetime time.Duration
 	now      func() time.Time
 	nonce    string
+	routes   map[string]*endpoint // by full path
 
-	reqSeq atomic.Uint64
-	conns  atomic.Int64
+	reqSeq      atomic.Uint64
+	conns       atomic.Int64
+	socketConns atomic.Int64
+	heartbeats  atomic.Int64
+
+	heartbeatTimeout time.Duration // of the event socket
+	dataAsString     bool          // notifications' data as a JSON string
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
 	tokens   map[string]*token
+	wsTokens map[string]*token // one-use event-socket tokens
 	calls    []Call
 	faults   map[Endpoint]*fault
 	latency  time.Duration
 	issued   int
+
+	sockets       map[*socket]struct{}
+	subscriptions []Subscription
+	refuseSubs    int
 }
 
 // NewServer starts a fake on 127.0.0.1 with a random port. Close it when done.
@@ -192,12 +237,20 @@ func NewServer(opts ...Option) *Server {
 		nonce:    randomHex(4),
 		meetings: map[string]*meeting{},
 		tokens:   map[string]*token{},
+		wsTokens: map[string]*token{},
 		faults:   map[Endpoint]*fault{},
+		sockets:  map[*socket]struct{}{},
+
+		heartbeatTimeout: 180 * time.Second,
 	}
 	for _, o := range opts {
 		if o != nil {
 			o(s)
 		}
+	}
+	s.routes = map[string]*endpoint{}
+	for _, e := range endpoints {
+		s.routes[s.basePath+e.path] = e
 	}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -210,35 +263,10 @@ func NewServer(opts ...Option) *Server {
 	return s
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
-
-// AddMeeting adds (or replaces) a meeting with its host password and state.
-// It starts unlocked.
-func (s *Server) AddMeeting(id, password string, st State) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.meetings[id] = &meeting{password: password, state: st}
-}
-
-// SetState moves a known meeting to st; unknown IDs are ignored.
-func (s *Server) SetState(id string, st State) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m, ok := s.meetings[id]; ok {
-		m.state = st
-	}
-}
-
-// Locked reports a meeting's lock state, and whether the meeting is known.
-func (s *Server) Locked(id string) (locked, known bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.meetings[id]
-	if !ok {
-		return false, false
-	}
-	return m.locked, true
+// Close shuts the server down, event sockets included.
+func (s *Server) Close() {
+	s.closeSockets()
+	s.srv.Close()
 }
 
 // Calls returns a copy of the calls received so far, oldest first.
@@ -276,8 +304,9 @@ func (s *Server) ResetCalls() {
 }
 
 // FailNext makes the next n responses of ep fail with status and the body
-// {"error_code":code,"error_msg":"injected fault"}, whatever the request.
-// A 429 also carries Retry-After: 1. n <= 0 cancels a pending fault.
+// {"error_code":code,"error_msg":"injected fault"}, whatever the request,
+// without changing the meeting. A 429 also carries Retry-After: 1. n <= 0
+// cancels a pending fault.
 func (s *Server) FailNext(ep Endpoint, n int, status int, code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -289,14 +318,14 @@ func (s *Server) FailNext(ep Endpoint, n int, status int, code string) {
 }
 
 // SetLatency delays every response by d; a request whose context ends
-// first gets no answer.
+// first gets no answer (and changes nothing).
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
 }
 
-// ExpireTokens makes every token issued so far invalid (401).
+// ExpireTokens makes every control token issued so far invalid (401).
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -320,12 +349,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", s.nonce+strconv.FormatUint(s.reqSeq.Add(1), 16))
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
 
+	e := s.routes[r.URL.Path]
 	ep := Endpoint("")
-	switch r.URL.Path {
-	case s.basePath + TokenPath:
-		ep = EndpointToken
-	case s.basePath + LockPath:
-		ep = EndpointLock
+	switch {
+	case e != nil:
+		ep = e.name
+	case r.URL.Path == SocketPath:
+		ep = EndpointSocket
 	}
 
 	s.mu.Lock()
@@ -352,21 +382,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if forced != nil {
+	switch {
+	case forced != nil:
 		if forced.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
 		writeError(w, forced.status, forced.code, "injected fault")
-		return
-	}
-
-	switch ep {
-	case EndpointToken:
-		s.serveToken(w, r)
-	case EndpointLock:
-		s.serveLock(w, r, body)
-	default:
+	case ep == EndpointSocket:
+		s.serveSocket(w, r)
+	case e == nil:
 		writeError(w, http.StatusNotFound, CodeNoSuchAPI, "the API does not exist or has not been published")
+	case e.name == EndpointToken:
+		s.serveToken(w, r)
+	default:
+		s.serveControl(w, r, e, body)
 	}
 }
 
@@ -424,24 +453,42 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			ConfTokenExpireTime: int64(s.lifetime / time.Second),
 			Role:                1,
 			TmpWsToken:          randomHex(16),
-			WsURL:               "wss://127.0.0.1/cms/open/websocket/confctl/increment/conn",
+			WsURL:               "ws://" + s.srv.Listener.Addr().String(),
 			UserID:              "fake-user",
-			OrgID:               "fake-org",
+			OrgID:               m.orgID,
 			VMRCurrentConfID:    id,
-			SupportNotifyType:   []string{"ConfBasicInfoNotify", "ConfRealTimeInfoNotify"},
+			SupportNotifyType:   []string{"ConfBasicInfoNotify", "ConfDynamicInfoNotify", "ParticipantsNotify", "WaitingListNotify"},
 		},
 		AddressToken:   randomHex(16),
 		GloablPublicIP: "127.0.0.1",
 	})
 }
 
-func (s *Server) serveLock(w http.ResponseWriter, r *http.Request, body []byte) {
-	if r.Method != http.MethodPut {
-		w.Header().Set("Allow", http.MethodPut)
-		writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "method not allowed; use PUT")
+// reply is a control endpoint's answer: an error (code set), or 200 with
+// answer as JSON (nil: an empty body).
+type reply struct {
+	status    int
+	code, msg string
+	answer    any
+}
+
+func ok(answer any) reply { return reply{status: http.StatusOK, answer: answer} }
+
+func badRequest(format string, args ...any) reply {
+	return reply{status: http.StatusBadRequest, code: CodeBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// serveControl runs the checks every control call shares, in the order the
+// vendor's gateway would (method, query, credential, body), then e.handle
+// with s.mu held and the meeting in progress.
+func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, e *endpoint, body []byte) {
+	if r.Method != e.method {
+		w.Header().Set("Allow", e.method)
+		writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "method not allowed; use "+e.method)
 		return
 	}
-	id := r.URL.Query().Get("conferenceID")
+	q := r.URL.Query()
+	id := q.Get("conferenceID")
 	if id == "" {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "conferenceID is required")
 		return
@@ -451,14 +498,17 @@ func (s *Server) serveLock(w http.ResponseWriter, r *http.Request, body []byte) 
 		writeError(w, http.StatusUnauthorized, CodeAuthFailed, "authentication failed: X-Conference-Authorization is required")
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "Content-Type must be application/json")
-		return
-	}
-	isLock, problem := parseLockBody(body)
-	if problem != "" {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, problem)
-		return
+	var f fields
+	if e.fields != nil {
+		if mt, _, err := mimeType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "Content-Type must be application/json")
+			return
+		}
+		var problem string
+		if f, problem = parseObject(body, e.fields); problem != "" {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, problem)
+			return
+		}
 	}
 
 	s.mu.Lock()
@@ -467,9 +517,9 @@ func (s *Server) serveLock(w http.ResponseWriter, r *http.Request, body []byte) 
 		writeError(w, http.StatusUnauthorized, CodeAuthFailed, "authentication failed: control token invalid or expired")
 		return
 	}
-	m, ok := s.meetings[id]
+	m, found := s.meetings[id]
 	switch {
-	case !ok:
+	case !found:
 		writeError(w, http.StatusBadRequest, CodeMeetingNotExist, "conference not exist")
 		return
 	case m.state == Ended:
@@ -479,47 +529,23 @@ func (s *Server) serveLock(w http.ResponseWriter, r *http.Request, body []byte) 
 		writeError(w, http.StatusBadRequest, CodeNotStarted, "conference not started or already ended")
 		return
 	}
-	m.locked = isLock == 1
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusOK)
-}
-
-// parseLockBody wants exactly one JSON object whose isLock is the integer 0 or 1.
-func parseLockBody(body []byte) (int, string) {
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return 0, "the body must be a JSON object"
+	rep := e.handle(s, m, q, f)
+	switch {
+	case rep.code != "":
+		writeError(w, rep.status, rep.code, rep.msg)
+	case rep.answer != nil:
+		writeJSON(w, http.StatusOK, rep.answer)
+	default:
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return 0, "the body must be one JSON object"
-	}
-	raw, ok := fields["isLock"]
-	if !ok {
-		return 0, "isLock is required"
-	}
-	switch strings.TrimSpace(string(raw)) {
-	case "0":
-		return 0, ""
-	case "1":
-		return 1, ""
-	}
-	return 0, "isLock must be 0 or 1"
 }
 
 // validTokenLocked checks a raw or "Basic base64(token)" credential for
 // meeting id. s.mu must be held.
 func (s *Server) validTokenLocked(auth, id string) bool {
-	tok := auth
-	if len(auth) > 6 && strings.EqualFold(auth[:6], "basic ") {
-		dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
-		if err != nil {
-			return false
-		}
-		tok = string(dec)
-	}
-	t, ok := s.tokens[tok]
-	if !ok || t.conferenceID != id {
+	t, tok := s.lookupLocked(s.tokens, auth)
+	if t == nil || t.conferenceID != id {
 		return false
 	}
 	if !s.now().Before(t.expires) {
@@ -527,6 +553,19 @@ func (s *Server) validTokenLocked(auth, id string) bool {
 		return false
 	}
 	return true
+}
+
+// lookupLocked finds a raw or "Basic base64(token)" credential in tokens.
+func (s *Server) lookupLocked(tokens map[string]*token, auth string) (*token, string) {
+	tok := auth
+	if len(auth) > 6 && strings.EqualFold(auth[:6], "basic ") {
+		dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
+		if err != nil {
+			return nil, ""
+		}
+		tok = string(dec)
+	}
+	return tokens[tok], tok
 }
 
 type tokenData struct {
