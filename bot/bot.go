@@ -5,10 +5,12 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -21,7 +23,6 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/meetingbot/meetingbot/commands"
-	"github.com/meetingbot/meetingbot/domain"
 )
 
 // EnvelopeClaimer records envelope IDs so a redelivered envelope is acted on
@@ -45,8 +46,18 @@ type Config struct {
 	// "still trying" line, so nobody stares at silence. Default 4 s.
 	ProgressAfter time.Duration
 	// DrainTimeout bounds how long Run waits for in-flight commands after
-	// its context ends. Default 10 s.
+	// its context ends. Default 10 s. Commands still running then are
+	// cancelled, and their replies get ShutdownGrace more to go out.
 	DrainTimeout time.Duration
+	// ShutdownGrace bounds the replies still being posted when the drain
+	// ends. Default 3 s. Run returns at most DrainTimeout + ShutdownGrace
+	// + 1 s after its context ends (14 s with the defaults), whatever Slack
+	// or the meeting service do meanwhile.
+	ShutdownGrace time.Duration
+	// Delivery bounds each way of posting a reply on its own, so a hanging
+	// first attempt cannot use up the time of the next. Zero fields take
+	// the defaults (response_url 4 s, Web API 5 s, direct message 3 s).
+	Delivery DeliveryTimeouts
 	// PingInterval is how long without a ping from Slack before the
 	// connection is considered dead. Default 30 s (slack-go's default).
 	PingInterval time.Duration
@@ -61,6 +72,13 @@ type Config struct {
 	Dialer *websocket.Dialer
 }
 
+// DeliveryTimeouts bound the three ways of posting one reply.
+type DeliveryTimeouts struct {
+	ResponseURL   time.Duration // the command's response_url
+	WebAPI        time.Duration // chat.postMessage / chat.postEphemeral, including one wait for a 429
+	DirectMessage time.Duration // telling the person directly when the bot is not in the channel
+}
+
 // Bot is a running Slack bot.
 type Bot struct {
 	cfg     Config
@@ -70,6 +88,8 @@ type Bot struct {
 	http    *http.Client
 	log     zerolog.Logger
 	seen    recentSet
+	apiBase *url.URL     // the Web API base, whose host may also serve response_urls (a fake, a proxy)
+	install installation // set by Run before any envelope is handled
 
 	mu       sync.Mutex
 	draining bool
@@ -80,10 +100,20 @@ type Bot struct {
 	connErrWarn      []warnLimiter // per connection
 	commandsTotal    atomic.Int64
 	deliveryFailures atomic.Int64
+	panics           atomic.Int64
+	malformed        atomic.Int64
 	// work is the parent of every command's context. It outlives Run's
 	// context so in-flight commands can finish during the drain.
 	work       context.Context
 	cancelWork context.CancelFunc
+	// replies is the parent of every delivery's context: detached from the
+	// command's deadline, so an outcome is reported even when the command
+	// used all its time, and cancelled when the shutdown grace ends.
+	replies       context.Context
+	cancelReplies context.CancelFunc
+	// testHook, when set, is called at named points of the handlers, so a
+	// test can make one fail (see export_test.go).
+	testHook atomic.Pointer[func(point string)]
 }
 
 // New validates cfg and returns a Bot; Run connects it.
@@ -109,6 +139,12 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 10 * time.Second
 	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 3 * time.Second
+	}
+	cfg.Delivery.ResponseURL = cmp.Or(cfg.Delivery.ResponseURL, 4*time.Second)
+	cfg.Delivery.WebAPI = cmp.Or(cfg.Delivery.WebAPI, 5*time.Second)
+	cfg.Delivery.DirectMessage = cmp.Or(cfg.Delivery.DirectMessage, 3*time.Second)
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 30 * time.Second
 	}
@@ -121,7 +157,12 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	base, err := url.Parse(cfg.APIURL)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, errors.New("bot: APIURL must be an http(s) URL")
+	}
 	b := &Bot{
+		apiBase: base,
 		cfg:     cfg,
 		command: cfg.Service.Command(),
 		svc:     cfg.Service,
@@ -138,6 +179,7 @@ func New(cfg Config) (*Bot, error) {
 		connErrWarn: make([]warnLimiter, cfg.Connections),
 	}
 	b.work, b.cancelWork = context.WithCancel(context.Background())
+	b.replies, b.cancelReplies = context.WithCancel(context.Background())
 	return b, nil
 }
 
@@ -159,21 +201,41 @@ func (b *Bot) ConnectedCount() int {
 type Stats struct {
 	Commands         int64 // slash commands received
 	DeliveryFailures int64 // replies that reached neither response_url nor the Web API
+	Panics           int64 // handlers that failed unexpectedly; each envelope was still answered
+	Malformed        int64 // envelopes refused because a field was missing or not what Slack sends
 }
 
 // Stats returns the counters.
 func (b *Bot) Stats() Stats {
-	return Stats{Commands: b.commandsTotal.Load(), DeliveryFailures: b.deliveryFailures.Load()}
+	return Stats{
+		Commands: b.commandsTotal.Load(), DeliveryFailures: b.deliveryFailures.Load(),
+		Panics: b.panics.Load(), Malformed: b.malformed.Load(),
+	}
 }
 
 // InFlight is the number of commands acknowledged but not yet answered.
 func (b *Bot) InFlight() int { return int(b.inFlight.Load()) }
 
-// Run connects to Slack and handles envelopes until ctx ends. Then it stops
-// taking envelopes, waits up to the drain timeout for in-flight commands,
-// and returns nil. It returns an error only if Slack refuses the connection
-// for good (a revoked or wrong token).
+// Run asks Slack which installation the bot token belongs to, connects,
+// and handles envelopes until ctx ends. Then it stops taking envelopes,
+// waits up to the drain timeout for in-flight commands, cancels what is
+// left, gives the last replies the shutdown grace, and returns nil: at most
+// DrainTimeout + ShutdownGrace + 1 s after ctx ends. It returns an error
+// only if Slack refuses a token for good (revoked or wrong).
 func (b *Bot) Run(ctx context.Context) error {
+	defer b.cancelReplies()
+	defer b.cancelWork()
+	in, err := b.identify(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	}
+	b.install = in
+	b.log.Info().Str("workspace", in.team).Str("enterprise", in.enterprise).Bool("org_wide", in.orgWide).
+		Str("bindings_scope", in.scope()).Msg("bot token identified")
+
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	errs := make(chan error, len(b.connected))
@@ -188,13 +250,22 @@ func (b *Bot) Run(ctx context.Context) error {
 			errs <- err
 		}()
 	}
+	<-runCtx.Done()
+	// From here every step is bounded, so the whole shutdown is.
+	deadline := time.Now().Add(b.cfg.DrainTimeout + b.cfg.ShutdownGrace + time.Second)
+	b.drain()
 	var runErr error
 	for range b.connected {
-		if err := <-errs; err != nil && ctx.Err() == nil && runErr == nil {
-			runErr = err
+		select {
+		case err := <-errs:
+			if err != nil && ctx.Err() == nil && runErr == nil {
+				runErr = err
+			}
+		case <-time.After(time.Until(deadline)):
+			b.log.Warn().Msg("a Slack connection did not close in time; returning anyway")
+			return nil
 		}
 	}
-	b.drain()
 	if runErr != nil {
 		return fmt.Errorf("slack connection: %w", runErr)
 	}
@@ -202,46 +273,61 @@ func (b *Bot) Run(ctx context.Context) error {
 }
 
 // handler builds connection i: its own socketmode client, with every
-// handler registered.
+// handler registered. Each handler runs under guard, so that no envelope
+// can take the process down.
 func (b *Bot) handler(i int) *socketmode.SocketmodeHandler {
 	opts := []socketmode.Option{socketmode.OptionPingInterval(b.cfg.PingInterval)}
 	if b.cfg.Dialer != nil {
 		opts = append(opts, socketmode.OptionDialer(b.cfg.Dialer))
 	}
 	h := socketmode.NewSocketmodeHandler(socketmode.New(b.api, opts...))
-	h.HandleSlashCommand(b.command, b.onSlashCommand)
-	h.HandleInteractionBlockAction(commands.ActionLock, b.onBlockAction)
-	h.HandleInteractionBlockAction(commands.ActionUnlock, b.onBlockAction)
-	h.HandleViewSubmission(bindCallbackID, b.onViewSubmission)
-	onConnection := func(evt *socketmode.Event, _ *socketmode.Client) { b.onConnectionEvent(i, evt) }
+	h.HandleSlashCommand(b.command, b.guard(kindSlash, b.onSlashCommand))
+	h.HandleInteractionBlockAction(commands.ActionLock, b.guard(kindButton, b.onBlockAction))
+	h.HandleInteractionBlockAction(commands.ActionUnlock, b.guard(kindButton, b.onBlockAction))
+	h.HandleViewSubmission(bindCallbackID, b.guard(kindForm, b.onViewSubmission))
+	onConnection := b.guard(kindConnection, func(evt *socketmode.Event, _ *inbound) { b.onConnectionEvent(i, evt) })
 	for _, t := range []socketmode.EventType{
 		socketmode.EventTypeConnecting, socketmode.EventTypeConnected, socketmode.EventTypeConnectionError,
 		socketmode.EventTypeDisconnect, socketmode.EventTypeInvalidAuth,
 	} {
 		h.Handle(t, onConnection)
 	}
-	h.HandleDefault(b.onOther)
+	h.HandleDefault(b.guard(kindOther, b.onOther))
 	return h
 }
 
+// drain stops taking commands and waits for those in flight: up to the
+// drain timeout for them to finish, then, with their work cancelled, up to
+// the shutdown grace for their last replies, then cancels those too and
+// waits at most one more second.
 func (b *Bot) drain() {
 	b.mu.Lock()
 	b.draining = true
 	b.mu.Unlock()
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
-	n := b.InFlight()
-	if n > 0 {
+	if n := b.InFlight(); n > 0 {
 		b.log.Info().Int("in_flight", n).Dur("timeout", b.cfg.DrainTimeout).Msg("draining in-flight commands")
 	}
 	select {
 	case <-done:
+		return
 	case <-time.After(b.cfg.DrainTimeout):
-		b.log.Warn().Int("in_flight", b.InFlight()).Msg("drain timed out; cancelling the rest")
-		b.cancelWork()
-		<-done
 	}
+	b.log.Warn().Int("in_flight", b.InFlight()).Dur("grace", b.cfg.ShutdownGrace).Msg("drain timed out; cancelling the commands, their replies may still go out")
 	b.cancelWork()
+	select {
+	case <-done:
+		return
+	case <-time.After(b.cfg.ShutdownGrace):
+	}
+	b.log.Warn().Int("in_flight", b.InFlight()).Msg("shutdown grace over; abandoning the replies still being posted")
+	b.cancelReplies()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		b.log.Error().Int("in_flight", b.InFlight()).Msg("commands did not stop after being cancelled; exiting anyway")
+	}
 }
 
 // track registers a command as in flight, unless the bot is shutting down.
@@ -311,18 +397,35 @@ func (w *warnLimiter) shouldWarn(now time.Time) bool {
 }
 
 // onOther acknowledges envelopes no handler claimed, so Slack does not
-// retry them, and says so for slash commands meant for another name.
-func (b *Bot) onOther(evt *socketmode.Event, client *socketmode.Client) {
-	// hello and disconnect frames arrive as requests without an envelope
-	// ID; they are not envelopes and take no ack.
-	if evt.Request == nil || evt.Request.EnvelopeID == "" {
+// retry them: slash commands meant for another name (explained), buttons
+// this version does not know (explained), other interactive payloads and
+// events, and envelopes slack-go could not read at all.
+func (b *Bot) onOther(evt *socketmode.Event, in *inbound) {
+	b.testPoint(kindOther)
+	if bad, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
+		b.answerUnreadable(in.client, bad)
 		return
 	}
-	var payload any
-	if sc, ok := evt.Data.(slack.SlashCommand); ok {
-		payload = ackPayload(commands.Reply{Text: fmt.Sprintf(":grey_question: meetingbot answers %s, not %s.", b.command, sc.Command)})
+	// hello and disconnect frames arrive as requests without an envelope
+	// ID; they are not envelopes and take no ack.
+	if in.id == "" {
+		return
 	}
-	b.ack(client, evt.Request.EnvelopeID, payload)
+	switch d := evt.Data.(type) {
+	case slack.SlashCommand:
+		in.ack(ackPayload(commands.Reply{Text: fmt.Sprintf(":grey_question: meetingbot answers %s, not %s.", b.command, escapeText(d.Command))}))
+	case slack.InteractionCallback:
+		in.ack(nil)
+		if d.Type == slack.InteractionTypeBlockActions && !b.seen.add(in.id, time.Now()) {
+			to := b.replyTargetOfInteraction(d)
+			log := b.log.With().Str("envelope", in.id).Str("via", "button").Logger()
+			log.Warn().Msg("a button this version does not know; nothing was done")
+			b.deliver(log, to, commands.Reply{Visibility: commands.Ephemeral,
+				Text: fmt.Sprintf(":grey_question: That button is not one this version of meetingbot knows, so nothing was done. Use `%s status` or `%s help`.", b.command, b.command)}, false)
+		}
+	default:
+		in.ack(nil)
+	}
 }
 
 func (b *Bot) ack(client *socketmode.Client, envelopeID string, payload any) {
@@ -336,36 +439,39 @@ func (b *Bot) ack(client *socketmode.Client, envelopeID string, payload any) {
 // onSlashCommand acknowledges first, with no I/O before the ack: commands
 // that need nothing else (help, usage errors) are answered in the ack
 // itself; the rest get a progress line and run afterwards.
-func (b *Bot) onSlashCommand(evt *socketmode.Event, client *socketmode.Client) {
+func (b *Bot) onSlashCommand(evt *socketmode.Event, in *inbound) {
+	b.testPoint(kindSlash)
 	sc, ok := evt.Data.(slack.SlashCommand)
-	if evt.Request == nil {
+	if in.id == "" {
 		return
 	}
-	envID := evt.Request.EnvelopeID
 	if !ok {
-		b.ack(client, envID, nil)
+		in.ack(nil)
 		return
 	}
 	b.commandsTotal.Add(1)
-	if b.seen.add(envID, time.Now()) {
-		b.ack(client, envID, nil)
-		b.log.Debug().Str("envelope", envID).Msg("duplicate envelope ignored")
+	if b.seen.add(in.id, time.Now()) {
+		in.ack(nil)
+		b.log.Debug().Str("envelope", in.id).Msg("duplicate envelope ignored")
+		return
+	}
+	if problem := b.slashProblem(sc); problem != "" {
+		b.malformed.Add(1)
+		b.log.Warn().Str("envelope", in.id).Str("field", problem).Msg("slash command with a missing or invalid field; not run")
+		in.ack(ackPayload(commands.Reply{Text: fmt.Sprintf(":x: Slack sent this command with a missing or invalid %s, so it was not run. Try again; if it keeps happening, tell your Slack admin.", problem)}))
 		return
 	}
 	cmd, err := commands.Parse(sc.Text)
 	switch {
 	case err != nil:
-		b.ack(client, envID, ackPayload(commands.UsageReply(b.command, err)))
+		in.ack(ackPayload(commands.UsageReply(b.command, err)))
 		return
 	case cmd.Verb == commands.VerbHelp:
-		b.ack(client, envID, ackPayload(commands.Help(b.command)))
-		return
-	case !validIDs(sc):
-		b.ack(client, envID, ackPayload(commands.Reply{Text: ":x: Slack sent this command without a valid team, channel or user ID, so it was not run."}))
+		in.ack(ackPayload(commands.Help(b.command)))
 		return
 	}
 	if !b.track() {
-		b.ack(client, envID, ackPayload(commands.Reply{Text: ":hourglass: meetingbot is restarting. Nothing was done; try again in a few seconds."}))
+		in.ack(ackPayload(commands.Reply{Text: ":hourglass: meetingbot is restarting. Nothing was done; try again in a few seconds."}))
 		return
 	}
 	defer b.untrack()
@@ -373,23 +479,21 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, client *socketmode.Client) {
 	if p := commands.Progress(cmd); p != "" {
 		payload = ackPayload(commands.Reply{Text: p})
 	}
-	b.ack(client, envID, payload)
+	in.ack(payload)
 	// The ack is queued for slack-go's writer goroutine, which the send just
 	// made runnable on this P. Yield so it writes the ack now, rather than
 	// after execute's first database call (measured: ack p50 725 µs without
 	// this, 150 µs with it; see docs/BENCHMARKS.md).
 	runtime.Gosched()
-	b.execute(envID, sc, cmd)
-}
-
-func validIDs(sc slack.SlashCommand) bool {
-	return commands.ValidSlackID(sc.TeamID) && commands.ValidSlackID(sc.ChannelID) && commands.ValidSlackID(sc.UserID)
+	b.execute(in.id, sc, cmd)
 }
 
 func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command) {
+	b.testPoint(kindSlash + "-after-ack")
 	ctx, cancel := context.WithTimeout(b.work, b.cfg.CommandTimeout)
 	defer cancel()
 	log := b.log.With().Str("envelope", envID).Str("verb", string(cmd.Verb)).Str("channel", sc.ChannelID).Str("user", sc.UserID).Logger()
+	to := replyTo{responseURL: sc.ResponseURL, channel: sc.ChannelID, user: sc.UserID}
 
 	first, err := b.cfg.Claims.ClaimEnvelope(ctx, envID, time.Now())
 	if err != nil {
@@ -401,7 +505,7 @@ func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command)
 	}
 	start := time.Now()
 	req := commands.Request{
-		Channel: domain.Channel{Team: sc.TeamID, ID: sc.ChannelID},
+		Channel: b.channelKey(sc.ChannelID),
 		UserID:  sc.UserID,
 		Command: cmd,
 	}
@@ -412,50 +516,11 @@ func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command)
 			log.Info().Dur("took", time.Since(start)).Msg("bind form opened")
 			return
 		}
-		b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply, false)
+		b.deliver(log, to, reply, false)
 		return
 	}
-	progress := b.progressLater(ctx, log, sc)
+	progress := b.progressLater(log, to)
 	reply = b.svc.Execute(ctx, req)
-	progress.finish(func() { b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply, false) })
+	progress.finish(func() { b.deliver(log, to, reply, false) })
 	log.Info().Dur("took", time.Since(start)).Str("visibility", reply.Visibility.String()).Msg("command handled")
-}
-
-// recentSet remembers envelope IDs seen in the last hour, in memory, so a
-// redelivery on the same process is caught before any I/O.
-type recentSet struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-const (
-	recentTTL     = time.Hour
-	recentPruneAt = 10_000
-	recentMax     = 50_000
-)
-
-// add records id and reports whether it was already there.
-func (s *recentSet) add(id string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.seen == nil {
-		s.seen = make(map[string]time.Time)
-	}
-	if _, ok := s.seen[id]; ok {
-		return true
-	}
-	if len(s.seen) >= recentPruneAt {
-		for k, t := range s.seen {
-			if now.Sub(t) > recentTTL {
-				delete(s.seen, k)
-			}
-		}
-		// A burst this large within the TTL: start over. The store's
-		// claim still catches redeliveries.
-		if len(s.seen) >= recentMax {
-			clear(s.seen)
-		}
-	}
-	s.seen[id] = now
-	return false
 }

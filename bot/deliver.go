@@ -15,31 +15,30 @@ import (
 	"github.com/meetingbot/meetingbot/commands"
 )
 
-// deliveryTimeout bounds posting one reply. Replies get their own budget:
-// a command that used all of its time must still be able to say so.
-const deliveryTimeout = 10 * time.Second
-
-// deliveryContext is detached from the command's deadline and from the
-// drain, so the outcome of work that was done is always reported.
-func deliveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+// deliveryContext bounds one way of posting a reply by d. It is detached
+// from the command's deadline (a command that used all of its time must
+// still be able to say so) and ends when the shutdown grace does.
+func (b *Bot) deliveryContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.replies, d)
 }
 
 // deliver posts the reply through response_url, which works in private
 // channels and channels the bot has not joined; if that fails, it falls back
-// to chat.postMessage or chat.postEphemeral.
+// to chat.postMessage or chat.postEphemeral, and if the bot is not in the
+// channel, to a direct message. Each of the three has its own time bound
+// (Config.Delivery), so a hanging response_url cannot starve the fallback.
 //
 // replaceOriginal edits the message behind a button click instead of
 // posting a new one.
-func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, channel, user string, r commands.Reply, replaceOriginal bool) {
-	ctx, cancel := deliveryContext(ctx)
-	defer cancel()
+func (b *Bot) deliver(log zerolog.Logger, to replyTo, r commands.Reply, replaceOriginal bool) {
 	blocks, text := Render(r)
-	if responseURL != "" {
-		err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, &slack.WebhookMessage{
+	if to.responseURL != "" {
+		ctx, cancel := b.deliveryContext(b.cfg.Delivery.ResponseURL)
+		err := slack.PostWebhookCustomHTTPContext(ctx, to.responseURL, b.http, &slack.WebhookMessage{
 			Text: text, Blocks: &slack.Blocks{BlockSet: blocks}, ResponseType: responseType(r.Visibility),
 			ReplaceOriginal: replaceOriginal,
 		})
+		cancel()
 		if err == nil {
 			return
 		}
@@ -47,28 +46,38 @@ func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, chan
 		// what went wrong without it.
 		log.Warn().Str("error", withoutURL(err)).Msg("response_url failed; falling back to the Web API")
 	}
+	if to.channel == "" || to.user == "" {
+		b.deliveryFailures.Add(1)
+		log.Error().Msg("could not deliver the reply: no usable response_url, channel or user")
+		return
+	}
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+	ctx, cancel := b.deliveryContext(b.cfg.Delivery.WebAPI)
 	var err error
 	if r.Visibility == commands.InChannel {
-		_, _, err = b.api.PostMessageContext(ctx, channel, opts...)
+		_, _, err = b.api.PostMessageContext(ctx, to.channel, opts...)
 	} else {
-		_, err = b.api.PostEphemeralContext(ctx, channel, user, opts...)
+		_, err = b.api.PostEphemeralContext(ctx, to.channel, to.user, opts...)
 	}
+	cancel()
 	if err == nil {
 		return
 	}
 	if isNotInChannel(err) {
 		// Nothing can post in that conversation: tell the person directly.
-		dm := commands.Reply{Text: fmt.Sprintf(":warning: I could not post in <#%s>: I am not a member there and its reply link had expired. Invite me with `/invite @meetingbot`. The reply was:", channel),
+		dm := commands.Reply{Text: fmt.Sprintf(":warning: I could not post in <#%s>: I am not a member there and its reply link had expired. Invite me with `/invite @meetingbot`. The reply was:", to.channel),
 			Details: []string{text}}
 		dmBlocks, dmText := Render(dm)
-		if _, _, dmErr := b.api.PostMessageContext(ctx, user, slack.MsgOptionText(dmText, false), slack.MsgOptionBlocks(dmBlocks...)); dmErr == nil {
+		ctx, cancel := b.deliveryContext(b.cfg.Delivery.DirectMessage)
+		_, _, dmErr := b.api.PostMessageContext(ctx, to.user, slack.MsgOptionText(dmText, false), slack.MsgOptionBlocks(dmBlocks...))
+		cancel()
+		if dmErr == nil {
 			log.Warn().Msg("bot is not in the channel; told the user by direct message")
 			return
 		}
 	}
 	b.deliveryFailures.Add(1)
-	log.Error().Err(err).Msg("could not deliver the reply")
+	log.Error().Str("error", withoutURL(err)).Msg("could not deliver the reply")
 }
 
 func isNotInChannel(err error) bool {
@@ -87,15 +96,20 @@ type progressNote struct {
 	timer *time.Timer
 }
 
-func (b *Bot) progressLater(ctx context.Context, log zerolog.Logger, sc slack.SlashCommand) *progressNote {
+func (b *Bot) progressLater(log zerolog.Logger, to replyTo) *progressNote {
 	p := &progressNote{}
 	p.timer = time.AfterFunc(b.cfg.ProgressAfter, func() {
+		defer func() { // a timer's goroutine is no handler's: guard it too
+			if v := recover(); v != nil {
+				b.logPanic(log, v)
+			}
+		}()
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.done {
 			return
 		}
-		b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, commands.Reply{
+		b.deliver(log, to, commands.Reply{
 			Text: ":hourglass: Still trying: the meeting service is slow to answer. You will see the outcome here.",
 		}, false)
 	})

@@ -352,7 +352,12 @@ func TestASlashCommandForAnotherNameIsAckedAndExplained(t *testing.T) {
 func TestASlowMeetingAPIGetsAStillTryingLineThenTheOutcome(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *bot.Config) { c.ProgressAfter = 50 * time.Millisecond })
-	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	// On a loaded machine the bind itself can take longer than 50 ms and
+	// get a progress line first: wait for its outcome, not that line, or
+	// the lock below runs before anything is bound.
+	if m := h.reply(t, "C1", "U1", "bind 914083136 "+password); !strings.Contains(m.Text, "is now bound") {
+		t.Fatalf("bind = %q", m.Text)
+	}
 	// A wide gap between the progress timer and the answer, so a loaded
 	// machine cannot reorder them.
 	h.meetings.SetLatency(2 * time.Second)

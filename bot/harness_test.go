@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,16 +177,33 @@ func (h *harness) send(t testing.TB, channel, user, text string) (string, slackt
 	return id, ack
 }
 
-// reply sends a command that does work and returns the one message posted
-// for it.
+// reply sends a command that does work and returns its outcome: the first
+// message posted for it that is not a "Still trying" progress line. (A
+// command slower than ProgressAfter gets one first; returning that would
+// let the next step start while this command is still running.)
 func (h *harness) reply(t testing.TB, channel, user, text string) slacktest.Message {
 	t.Helper()
 	id, _ := h.send(t, channel, user, text)
-	msgs, err := h.slack.WaitMessages(h.ctx(t), id, 1)
-	if err != nil {
-		t.Fatalf("no reply to %q: %v", text, err)
+	return h.outcome(t, id)
+}
+
+// outcome waits for the first message posted for envelope id that is not a
+// progress line.
+func (h *harness) outcome(t testing.TB, id string) slacktest.Message {
+	t.Helper()
+	for n := 1; ; n++ {
+		msgs, err := h.slack.WaitMessages(h.ctx(t), id, n)
+		if err != nil {
+			t.Fatalf("no outcome for envelope %s (messages so far: %d): %v", id, len(msgs), err)
+		}
+		if m := msgs[n-1]; !isProgressLine(m) {
+			return m
+		}
 	}
-	return msgs[0]
+}
+
+func isProgressLine(m slacktest.Message) bool {
+	return m.ResponseType == "ephemeral" && strings.HasPrefix(m.Text, ":hourglass: Still trying")
 }
 
 // idle waits until the bot has no command in flight.

@@ -34,8 +34,9 @@ const bindVerifyTimeout = 2 * time.Second
 // bindMetadata travels in the modal's private_metadata: where the form was
 // opened and for which meeting. Never a secret. The response_url is a
 // short-lived capability to post to that conversation, used to confirm.
+// The conversation's binding is keyed as for any command (channelKey);
+// forms opened by earlier versions also carry a "team", which is ignored.
 type bindMetadata struct {
-	Team         string `json:"team"`
 	Channel      string `json:"channel"`
 	ConferenceID string `json:"conference_id"`
 	ResponseURL  string `json:"response_url,omitempty"`
@@ -69,16 +70,22 @@ func (b *Bot) openBindModal(ctx context.Context, sc slack.SlashCommand, req comm
 	if ok, refusal := b.svc.MayBind(ctx, req); !ok {
 		return refusal
 	}
-	meta, _ := json.Marshal(bindMetadata{Team: sc.TeamID, Channel: sc.ChannelID, ConferenceID: string(req.Command.ConferenceID), ResponseURL: sc.ResponseURL})
-	_, err := b.api.OpenViewContext(ctx, sc.TriggerID, BindModal(b.command, req.Command.ConferenceID, string(meta)))
+	id := req.Command.ConferenceID
+	if !validTriggerID(sc.TriggerID) {
+		b.malformed.Add(1)
+		return commands.Reply{Visibility: commands.Ephemeral,
+			Text:    ":x: Slack sent this command without a usable trigger, so the password form cannot open.",
+			Details: []string{fmt.Sprintf("Give the password inline instead: `%s bind %s PASSWORD`.", b.command, id)}}
+	}
+	meta, _ := json.Marshal(bindMetadata{Channel: sc.ChannelID, ConferenceID: string(id), ResponseURL: sc.ResponseURL})
+	_, err := b.api.OpenViewContext(ctx, sc.TriggerID, BindModal(b.command, id, string(meta)))
 	if err == nil {
 		return commands.Reply{}
 	}
-	b.log.Warn().Err(err).Msg("views.open failed")
+	b.log.Warn().Str("error", withoutURL(err)).Msg("views.open failed")
 	var se slack.SlackErrorResponse
 	expired := errors.As(err, &se) && (se.Err == "expired_trigger_id" || se.Err == "invalid_arguments") ||
 		strings.Contains(err.Error(), "expired_trigger_id")
-	id := req.Command.ConferenceID
 	if expired {
 		return commands.Reply{Visibility: commands.Ephemeral,
 			Text:    ":hourglass: The password form could not open in time: Slack lets a form open only within 3 seconds of the command.",
@@ -89,60 +96,55 @@ func (b *Bot) openBindModal(ctx context.Context, sc slack.SlashCommand, req comm
 		Details: []string{fmt.Sprintf("Give the password inline instead: `%s bind %s PASSWORD`.", b.command, id)}}
 }
 
-// onViewSubmission handles the bind form.
-func (b *Bot) onViewSubmission(evt *socketmode.Event, client *socketmode.Client) {
-	if evt.Request == nil {
+// onViewSubmission handles the bind form. Its answer travels in the ack:
+// an error on the password field keeps the form open.
+func (b *Bot) onViewSubmission(evt *socketmode.Event, in *inbound) {
+	b.testPoint(kindForm)
+	if in.id == "" {
 		return
 	}
-	envID := evt.Request.EnvelopeID
 	cb, ok := evt.Data.(slack.InteractionCallback)
-	var meta bindMetadata
-	if !ok || json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta) != nil {
-		b.ack(client, envID, nil)
-		b.log.Warn().Str("envelope", envID).Msg("bind form with unreadable metadata")
+	if !ok {
+		in.ack(nil)
 		return
 	}
-	id, err := domain.ParseConferenceID(meta.ConferenceID)
-	if err != nil || !commands.ValidSlackID(meta.Team) || !commands.ValidSlackID(meta.Channel) || !commands.ValidSlackID(cb.User.ID) ||
-		(cb.Team.ID != "" && cb.Team.ID != meta.Team) {
-		b.ack(client, envID, nil)
-		b.log.Warn().Str("envelope", envID).Msg("bind form with invalid metadata")
+	form, field, message := b.readBindForm(cb)
+	if message != "" {
+		if field != "" {
+			b.malformed.Add(1)
+			b.log.Warn().Str("envelope", in.id).Str("field", field).Msg("bind form with a missing or invalid field; nothing stored")
+		}
+		in.ack(formError(message))
 		return
 	}
-	if b.seen.add(envID, time.Now()) {
-		b.ack(client, envID, nil)
-		return
-	}
-	pw := cb.View.State.Values[passwordBlockID][passwordActionID].Value
-	if problem := passwordProblem(pw); problem != "" {
-		b.ack(client, envID, slack.NewErrorsViewSubmissionResponse(map[string]string{passwordBlockID: problem}))
+	if b.seen.add(in.id, time.Now()) {
+		in.ack(nil)
 		return
 	}
 	if !b.track() {
-		b.ack(client, envID, slack.NewErrorsViewSubmissionResponse(map[string]string{passwordBlockID: "meetingbot is restarting; submit again in a few seconds."}))
+		in.ack(formError("meetingbot is restarting; submit again in a few seconds."))
 		return
 	}
 	defer b.untrack()
-	log := b.log.With().Str("envelope", envID).Str("verb", "bind").Str("channel", meta.Channel).Str("user", cb.User.ID).Logger()
-	req := commands.Request{Channel: domain.Channel{Team: meta.Team, ID: meta.Channel}, UserID: cb.User.ID,
-		Command: commands.Command{Verb: commands.VerbBind, ConferenceID: id}}
+	log := b.log.With().Str("envelope", in.id).Str("verb", "bind").Str("channel", form.channel).Str("user", form.user).Logger()
+	channel := b.channelKey(form.channel)
+	req := commands.Request{Channel: channel, UserID: form.user,
+		Command: commands.Command{Verb: commands.VerbBind, ConferenceID: form.id}}
 
 	ctx, cancel := context.WithTimeout(b.work, bindVerifyTimeout)
 	defer cancel()
 	if ok, refusal := b.svc.MayBind(ctx, req); !ok {
-		b.ack(client, envID, nil)
-		b.deliver(ctx, log, meta.ResponseURL, meta.Channel, cb.User.ID, refusal, false)
+		in.ack(nil)
+		b.deliver(log, form.to, refusal, false)
 		return
 	}
-	reply, rejected := b.svc.Bind(ctx, req.Channel, req.UserID, id, domain.Password(pw))
+	reply, rejected := b.svc.Bind(ctx, channel, form.user, form.id, domain.Password(form.password))
 	if rejected {
-		b.ack(client, envID, slack.NewErrorsViewSubmissionResponse(map[string]string{
-			passwordBlockID: "That host password was not accepted. Check it and try again.",
-		}))
+		in.ack(formError("That host password was not accepted. Check it and try again."))
 		return
 	}
-	b.ack(client, envID, nil) // closes the form
-	b.deliver(ctx, log, meta.ResponseURL, meta.Channel, cb.User.ID, reply, false)
+	in.ack(nil) // closes the form
+	b.deliver(log, form.to, reply, false)
 	log.Info().Msg("bind form handled")
 }
 
@@ -160,42 +162,39 @@ func passwordProblem(pw string) string {
 
 // onBlockAction handles the Lock and Unlock buttons: the same use case,
 // under the clicker's own identity and authorization.
-func (b *Bot) onBlockAction(evt *socketmode.Event, client *socketmode.Client) {
-	if evt.Request == nil {
+func (b *Bot) onBlockAction(evt *socketmode.Event, in *inbound) {
+	b.testPoint(kindButton)
+	if in.id == "" {
 		return
 	}
-	envID := evt.Request.EnvelopeID
-	b.ack(client, envID, nil)
+	in.ack(nil)
 	cb, ok := evt.Data.(slack.InteractionCallback)
-	if !ok || b.seen.add(envID, time.Now()) || !b.track() {
+	if !ok || b.seen.add(in.id, time.Now()) || !b.track() {
 		return
 	}
 	defer b.untrack()
 	runtime.Gosched() // let the ack go out first, as for slash commands
+	to := b.replyTargetOfInteraction(cb)
+	c, problem := b.readClick(cb)
+	log := b.log.With().Str("envelope", in.id).Str("verb", string(c.verb)).Str("channel", to.channel).Str("user", to.user).Str("via", "button").Logger()
+	if problem != "" {
+		b.malformed.Add(1)
+		log.Warn().Str("field", problem).Msg("button click with a missing or invalid field; nothing done")
+		if !to.reachable() {
+			return // nobody Slack named can be told
+		}
+		b.deliver(log, to, commands.Reply{Visibility: commands.Ephemeral,
+			Text: ":x: That button is not valid any more, so nothing was done. Use `" + b.command + " status`."}, false)
+		return
+	}
 	ctx, cancel := context.WithTimeout(b.work, b.cfg.CommandTimeout)
 	defer cancel()
-	for _, a := range cb.ActionCallback.BlockActions {
-		verb := commands.VerbLock
-		switch a.ActionID {
-		case commands.ActionLock:
-		case commands.ActionUnlock:
-			verb = commands.VerbUnlock
-		default:
-			continue
-		}
-		log := b.log.With().Str("envelope", envID).Str("verb", string(verb)).Str("channel", cb.Channel.ID).Str("user", cb.User.ID).Str("via", "button").Logger()
-		id, err := domain.ParseConferenceID(a.Value)
-		if err != nil || !commands.ValidSlackID(cb.Team.ID) || !commands.ValidSlackID(cb.Channel.ID) || !commands.ValidSlackID(cb.User.ID) {
-			b.deliver(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, commands.Reply{Text: ":x: That button is not valid any more. Use `" + b.command + " status`."}, false)
-			continue
-		}
-		reply := b.svc.Execute(ctx, commands.Request{
-			Channel:    domain.Channel{Team: cb.Team.ID, ID: cb.Channel.ID},
-			UserID:     cb.User.ID,
-			Command:    commands.Command{Verb: verb, ConferenceID: id},
-			FromButton: true,
-		})
-		b.deliver(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, reply, reply.StateChange)
-		log.Info().Str("visibility", reply.Visibility.String()).Msg("button handled")
-	}
+	reply := b.svc.Execute(ctx, commands.Request{
+		Channel:    b.channelKey(c.channel),
+		UserID:     c.user,
+		Command:    commands.Command{Verb: c.verb, ConferenceID: c.id},
+		FromButton: true,
+	})
+	b.deliver(log, to, reply, reply.StateChange)
+	log.Info().Str("visibility", reply.Visibility.String()).Msg("button handled")
 }

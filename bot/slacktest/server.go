@@ -23,6 +23,12 @@
 //     HTTP 404 with the plain-text body "used_url"; posts after 30 minutes (or
 //     to a URL the fake never issued) get HTTP 404 "expired_url". Success is
 //     HTTP 200 text/plain "ok".
+//   - WithEnterprise makes the fake an Enterprise org: payloads carry
+//     enterprise_id (slash commands) or "enterprise" (interactive payloads),
+//     and auth.test reports the enterprise and whether the install is
+//     org-wide. SendBlockAction and SendViewSubmission build interactive
+//     payloads with Slack's fields, including "team": null (org-wide
+//     installs) and an empty team.id (buttons in shared channels).
 //   - A trigger_id works for views.open once, within 3 s of the envelope being
 //     written (WithTriggerTTL); a used or stale one gets
 //     {"ok":false,"error":"expired_trigger_id"}, one the fake never issued
@@ -53,7 +59,12 @@ const (
 	DefaultAppID        = "A0TEST"
 	DefaultPingInterval = 2 * time.Second
 	DefaultWarningGrace = 200 * time.Millisecond
-	DefaultRefreshGrace = 50 * time.Millisecond
+	// DefaultRefreshGrace is how long a socket told refresh_requested stays
+	// open if the client does not close it first. Slack names no number;
+	// the fake must not be harsher than Slack, which gives about 10 s after
+	// a warning. slack-go closes a refreshed socket itself as soon as it
+	// reads the frame, so a well-behaved client never waits this long.
+	DefaultRefreshGrace = 10 * time.Second
 	DefaultTriggerTTL   = 3 * time.Second
 	// VerificationToken is the legacy "token" field of slash payloads.
 	VerificationToken = "fake-verification-token"
@@ -111,8 +122,16 @@ func WithRedeliverUnacked() Option {
 func WithWarningGrace(d time.Duration) Option { return func(s *Server) { s.warningGrace = d } }
 
 // WithRefreshGrace sets how long after a "refresh_requested"/"link_disabled"
-// disconnect frame the server closes the socket (default 50ms).
+// disconnect frame the server closes the socket (default 10 s).
 func WithRefreshGrace(d time.Duration) Option { return func(s *Server) { s.refreshGrace = d } }
+
+// WithEnterprise makes the workspace part of Enterprise org id (named
+// name). orgWide says the app is installed on the whole org rather than on
+// the one workspace: auth.test then reports is_enterprise_install true, and
+// so do the payloads.
+func WithEnterprise(id, name string, orgWide bool) Option {
+	return func(s *Server) { s.enterpriseID, s.enterpriseName, s.orgWide = id, name, orgWide }
+}
 
 // WithTriggerTTL sets how long a trigger_id stays valid (default 3 s).
 func WithTriggerTTL(d time.Duration) Option { return func(s *Server) { s.triggerTTL = d } }
@@ -121,6 +140,9 @@ func WithTriggerTTL(d time.Duration) Option { return func(s *Server) { s.trigger
 type Server struct {
 	appToken, botToken    string
 	teamID, teamDomain    string
+	enterpriseID          string
+	enterpriseName        string
+	orgWide               bool
 	appID                 string
 	pingInterval          time.Duration
 	warningGrace          time.Duration
@@ -148,6 +170,7 @@ type Server struct {
 	subs        []chan struct{}
 	failRespN   int
 	failRespSt  int
+	hangRespN   int
 	failAPI     map[string]*apiFault
 	notInChan   map[string]bool
 	timers      map[*time.Timer]struct{}
@@ -209,6 +232,9 @@ func (s *Server) TeamID() string { return s.teamID }
 
 // TeamDomain returns the workspace domain.
 func (s *Server) TeamDomain() string { return s.teamDomain }
+
+// EnterpriseID returns the Enterprise org's id ("" outside one).
+func (s *Server) EnterpriseID() string { return s.enterpriseID }
 
 // AppID returns the app id.
 func (s *Server) AppID() string { return s.appID }

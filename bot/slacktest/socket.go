@@ -92,6 +92,8 @@ type slashPayload struct {
 	Token               string `json:"token"`
 	TeamID              string `json:"team_id"`
 	TeamDomain          string `json:"team_domain"`
+	EnterpriseID        string `json:"enterprise_id,omitempty"`
+	EnterpriseName      string `json:"enterprise_name,omitempty"`
 	ChannelID           string `json:"channel_id"`
 	ChannelName         string `json:"channel_name"`
 	UserID              string `json:"user_id"`
@@ -99,7 +101,7 @@ type slashPayload struct {
 	Command             string `json:"command"`
 	Text                string `json:"text"`
 	APIAppID            string `json:"api_app_id"`
-	IsEnterpriseInstall string `json:"is_enterprise_install"` // the string "false", as Slack sends it
+	IsEnterpriseInstall string `json:"is_enterprise_install"` // the string "false" or "true", as Slack sends it
 	ResponseURL         string `json:"response_url"`
 	TriggerID           string `json:"trigger_id"`
 }
@@ -436,13 +438,11 @@ func (s *Server) TriggerID(envelopeID string) string {
 }
 
 // SendSlashCommand delivers a slash_commands envelope whose payload has
-// exactly Slack's fields (is_enterprise_install is the string "false").
+// exactly Slack's fields (is_enterprise_install is the string "false", or
+// "true" for an org-wide install; enterprise_id and enterprise_name are
+// there only in an Enterprise org). TeamID may name another workspace than
+// the fake's, as for a member of another team typing in a shared channel.
 func (s *Server) SendSlashCommand(ctx context.Context, c SlashCommand) (string, error) {
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
 	def(&c.TeamID, s.teamID)
 	def(&c.TeamDomain, s.teamDomain)
 	def(&c.ChannelID, "C0TEST")
@@ -455,6 +455,8 @@ func (s *Server) SendSlashCommand(ctx context.Context, c SlashCommand) (string, 
 			Token:               VerificationToken,
 			TeamID:              c.TeamID,
 			TeamDomain:          c.TeamDomain,
+			EnterpriseID:        s.enterpriseID,
+			EnterpriseName:      s.enterpriseName,
 			ChannelID:           c.ChannelID,
 			ChannelName:         c.ChannelName,
 			UserID:              c.UserID,
@@ -462,7 +464,7 @@ func (s *Server) SendSlashCommand(ctx context.Context, c SlashCommand) (string, 
 			Command:             c.Command,
 			Text:                c.Text,
 			APIAppID:            s.appID,
-			IsEnterpriseInstall: "false",
+			IsEnterpriseInstall: fmt.Sprint(s.orgWide),
 			ResponseURL:         e.ResponseURL,
 			TriggerID:           e.TriggerID,
 		}

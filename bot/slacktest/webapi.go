@@ -207,7 +207,10 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 			"team_id":               s.teamID,
 			"user_id":               BotUserID,
 			"bot_id":                BotID,
-			"is_enterprise_install": false,
+			"is_enterprise_install": s.orgWide,
+		}
+		if s.enterpriseID != "" {
+			resp["enterprise_id"] = s.enterpriseID
 		}
 	case "chat.postMessage", "chat.postEphemeral", "chat.update":
 		resp, code = s.apiChat(method, p, body, now)
@@ -345,6 +348,16 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
+	if s.hangRespN > 0 {
+		s.hangRespN--
+		s.mu.Unlock()
+		// Like a Slack edge that accepted the connection and never answers.
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		return
+	}
 	if s.failRespN > 0 {
 		s.failRespN--
 		st := s.failRespSt
@@ -513,6 +526,16 @@ func (s *Server) FailResponseURL(n int, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failRespN, s.failRespSt = n, status
+}
+
+// HangResponseURL makes the next n response_url posts hang: the fake reads
+// the request and never answers, until the client gives up or the server is
+// closed. Hung posts are not recorded and do not count toward the 5-post
+// limit.
+func (s *Server) HangResponseURL(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangRespN = n
 }
 
 // FailWebAPI makes the next n calls of method answer
