@@ -59,6 +59,8 @@ type Config struct {
 	// Dialer, if set, replaces slack-go's WebSocket dialer (for a proxy, or
 	// to observe the socket in benchmarks). It must set WriteBufferSize.
 	Dialer *websocket.Dialer
+	// Metrics, if set, receives acks, outcomes and deliveries.
+	Metrics Metrics
 }
 
 // Bot is a running Slack bot.
@@ -337,6 +339,7 @@ func (b *Bot) ack(client *socketmode.Client, envelopeID string, payload any) {
 // that need nothing else (help, usage errors) are answered in the ack
 // itself; the rest get a progress line and run afterwards.
 func (b *Bot) onSlashCommand(evt *socketmode.Event, client *socketmode.Client) {
+	received := time.Now()
 	sc, ok := evt.Data.(slack.SlashCommand)
 	if evt.Request == nil {
 		return
@@ -356,9 +359,11 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, client *socketmode.Client) {
 	switch {
 	case err != nil:
 		b.ack(client, envID, ackPayload(commands.UsageReply(b.command, err)))
+		b.answeredInAck(cmd.Verb, outcomeUsage, received)
 		return
 	case cmd.Verb == commands.VerbHelp:
 		b.ack(client, envID, ackPayload(commands.Help(b.command)))
+		b.answeredInAck(cmd.Verb, outcomeOK, received)
 		return
 	case !validIDs(sc):
 		b.ack(client, envID, ackPayload(commands.Reply{Text: ":x: Slack sent this command without a valid team, channel or user ID, so it was not run."}))
@@ -374,19 +379,20 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, client *socketmode.Client) {
 		payload = ackPayload(commands.Reply{Text: p})
 	}
 	b.ack(client, envID, payload)
+	b.acked(received)
 	// The ack is queued for slack-go's writer goroutine, which the send just
 	// made runnable on this P. Yield so it writes the ack now, rather than
 	// after execute's first database call (measured: ack p50 725 µs without
 	// this, 150 µs with it; see docs/BENCHMARKS.md).
 	runtime.Gosched()
-	b.execute(envID, sc, cmd)
+	b.execute(envID, sc, cmd, received)
 }
 
 func validIDs(sc slack.SlashCommand) bool {
 	return commands.ValidSlackID(sc.TeamID) && commands.ValidSlackID(sc.ChannelID) && commands.ValidSlackID(sc.UserID)
 }
 
-func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command) {
+func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command, received time.Time) {
 	ctx, cancel := context.WithTimeout(b.work, b.cfg.CommandTimeout)
 	defer cancel()
 	log := b.log.With().Str("envelope", envID).Str("verb", string(cmd.Verb)).Str("channel", sc.ChannelID).Str("user", sc.UserID).Logger()
@@ -413,11 +419,13 @@ func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command)
 			return
 		}
 		b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply, false)
+		b.commandDone(cmd.Verb, reply, received)
 		return
 	}
 	progress := b.progressLater(ctx, log, sc)
 	reply = b.svc.Execute(ctx, req)
 	progress.finish(func() { b.deliver(ctx, log, sc.ResponseURL, sc.ChannelID, sc.UserID, reply, false) })
+	b.commandDone(cmd.Verb, reply, received)
 	log.Info().Dur("took", time.Since(start)).Str("visibility", reply.Visibility.String()).Msg("command handled")
 }
 

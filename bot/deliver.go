@@ -40,6 +40,7 @@ func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, chan
 			Text: text, Blocks: &slack.Blocks{BlockSet: blocks}, ResponseType: responseType(r.Visibility),
 			ReplaceOriginal: replaceOriginal,
 		})
+		b.metrics().Delivered(pathResponseURL, err == nil)
 		if err == nil {
 			return
 		}
@@ -54,6 +55,7 @@ func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, chan
 	} else {
 		_, err = b.api.PostEphemeralContext(ctx, channel, user, opts...)
 	}
+	b.metrics().Delivered(pathFallback, err == nil)
 	if err == nil {
 		return
 	}
@@ -62,12 +64,15 @@ func (b *Bot) deliver(ctx context.Context, log zerolog.Logger, responseURL, chan
 		dm := commands.Reply{Text: fmt.Sprintf(":warning: I could not post in <#%s>: I am not a member there and its reply link had expired. Invite me with `/invite @meetingbot`. The reply was:", channel),
 			Details: []string{text}}
 		dmBlocks, dmText := Render(dm)
-		if _, _, dmErr := b.api.PostMessageContext(ctx, user, slack.MsgOptionText(dmText, false), slack.MsgOptionBlocks(dmBlocks...)); dmErr == nil {
+		_, _, dmErr := b.api.PostMessageContext(ctx, user, slack.MsgOptionText(dmText, false), slack.MsgOptionBlocks(dmBlocks...))
+		b.metrics().Delivered(pathDirectMessage, dmErr == nil)
+		if dmErr == nil {
 			log.Warn().Msg("bot is not in the channel; told the user by direct message")
 			return
 		}
 	}
 	b.deliveryFailures.Add(1)
+	b.metrics().Undelivered()
 	log.Error().Err(err).Msg("could not deliver the reply")
 }
 

@@ -161,11 +161,13 @@ func passwordProblem(pw string) string {
 // onBlockAction handles the Lock and Unlock buttons: the same use case,
 // under the clicker's own identity and authorization.
 func (b *Bot) onBlockAction(evt *socketmode.Event, client *socketmode.Client) {
+	received := time.Now()
 	if evt.Request == nil {
 		return
 	}
 	envID := evt.Request.EnvelopeID
 	b.ack(client, envID, nil)
+	b.acked(received)
 	cb, ok := evt.Data.(slack.InteractionCallback)
 	if !ok || b.seen.add(envID, time.Now()) || !b.track() {
 		return
@@ -196,6 +198,7 @@ func (b *Bot) onBlockAction(evt *socketmode.Event, client *socketmode.Client) {
 			FromButton: true,
 		})
 		b.deliver(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, reply, reply.StateChange)
+		b.commandDone(verb, reply, received)
 		log.Info().Str("visibility", reply.Visibility.String()).Msg("button handled")
 	}
 }
