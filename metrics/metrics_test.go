@@ -165,7 +165,7 @@ func TestLabelsNeverCarryIDsOrArbitraryText(t *testing.T) {
 	t.Parallel()
 	m := metrics.New("dev", "")
 	m.CommandDone("914083136", "s3cret-password", time.Second) // a conference ID and a secret where a verb and outcome go
-	m.CommandDone("UALICE", metrics.OutcomeOK, time.Second)     // a user ID
+	m.CommandDone("UALICE", metrics.OutcomeOK, time.Second)    // a user ID
 	m.MeetingAPICall("lock 914083136", 400, time.Second)
 	m.MeetingAPICall("keep-alive", 0, time.Second)
 	m.MeetingAPICall("control token", 503, time.Second)

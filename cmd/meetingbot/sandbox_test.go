@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// sandboxRun drives `meetingbot sandbox` with script as its input.
+func sandboxRun(t *testing.T, script string) string {
+	t.Helper()
+	setEnv(t, nil)
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"sandbox"}, strings.NewReader(script), &out); err != nil {
+		t.Fatalf("sandbox: %v\n%s", err, out.String())
+	}
+	return out.String()
+}
+
+func wantLines(t *testing.T, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("the sandbox did not print %q", w)
+		}
+	}
+	if t.Failed() {
+		t.Log(got)
+	}
+}
+
+// outputOnly drops the echoed input lines ("alice in #general> …").
+func outputOnly(transcript string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(transcript, "\n") {
+		if !promptLine.MatchString(l) {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+var promptLine = regexp.MustCompile(`^[a-z0-9]+ in #[a-z0-9]+> `)
+
+func TestTheSandboxRunsNonInteractivelyAndExitsAtEOF(t *testing.T) {
+	got := sandboxRun(t, "/meeting help\n/meeting bind 914083136 123456\n/meeting lock\n:user bob\n/meeting unlock\n"+
+		":user alice\n/meeting grant @bob\n:user bob\n/meeting unlock\n")
+	wantLines(t, got,
+		"Demo meeting 914083136 is in progress; its host password is 123456.",
+		"alice in #general> /meeting lock\n",
+		"  (only you) */meeting* locks and unlocks",
+		"  (only you) ✅ Meeting 914083136 is now bound to this channel.",
+		"  [#general] 🔒 Meeting 914083136 locked by @alice.\n             [1] Unlock   (:press N)\n",
+		"  (only you) ⛔ Only this channel's controllers can unlock meeting 914083136: @alice.",
+		"  [#general] 🔑 @bob can now lock and unlock this channel's meetings (granted by @alice).",
+		"  [#general] 🔓 Meeting 914083136 unlocked by @bob.",
+	)
+	// The banner names the demo password; no reply may.
+	if n := strings.Count(outputOnly(got), "123456"); n != 2 {
+		t.Fatalf("the password appears %d times outside the input lines, want 2 (the banner):\n%s", n, got)
+	}
+	if shortcode.MatchString(outputOnly(got)) {
+		t.Fatalf("a :shortcode: was printed instead of its emoji:\n%s", got)
+	}
+}
+
+func TestTheSandboxShowsButtonsAndLetsThemBePressed(t *testing.T) {
+	got := sandboxRun(t, "/meeting bind 914083136 123456\n/meeting lock\n:press 1\n:press 1\n"+
+		"/meeting lock\n:user bob\n:press 2\n:user alice\n:press 2\n:press 99\n")
+	wantLines(t, got,
+		"  [#general] 🔒 Meeting 914083136 locked by @alice.\n             [1] Unlock   (:press N)\n",
+		`  sandbox: Slack asks first: "Unlock the meeting?" Anyone with the meeting ID and password will be able to join meeting 914083136 again. [Unlock] [Cancel]; answering yes`,
+		"  [#general] (replaces the message with [1]) 🔓 Meeting 914083136 unlocked by @alice.\n             [2] Lock   (:press N)\n",
+		"alice in #general> :press 1\n  sandbox: there is no button [1]",
+		// bob presses a button in a channel he does not control: refused.
+		"bob in #general> :press 2\n  sandbox: Slack asks first: \"Lock the meeting?\"",
+		"  (only you) ⛔ Only this channel's controllers can lock",
+		// The meeting was locked by command meanwhile: the Lock button is stale.
+		"  (only you) ℹ️ Meeting 914083136 is already locked (by @alice at ",
+		"  sandbox: there is no button [99]",
+	)
+}
+
+func TestTheSandboxLetsTheBindFormBeFilledIn(t *testing.T) {
+	got := sandboxRun(t, ":form 123456\n/meeting bind 914083136\n:form wrong-password\n:form 123456\n:cancel\n"+
+		"/meeting bind 914083136\n:cancel\n/meeting status\n")
+	wantLines(t, got,
+		"  sandbox: no form is open; /meeting bind 914083136 opens one",
+		"  sandbox: Slack now shows alice the form \"Bind a meeting\" with a Host password field.\n           Fill it in with :form PASSWORD (or close it with :cancel).",
+		"  (form) That host password was not accepted. Check it and try again.\n  sandbox: the form stays open; try :form again, or :cancel",
+		"  sandbox: the form closed\n  (only you) ✅ Meeting 914083136 is now bound to this channel.",
+		"alice in #general> :cancel\n  sandbox: no form is open",
+		"  sandbox: form closed; nothing was stored",
+		"  (only you) ℹ️ Meeting 914083136 was bound to this channel by @alice on ",
+	)
+	if strings.Contains(outputOnly(got), "wrong-password") {
+		t.Fatalf("the typed password was echoed by the bot:\n%s", got)
+	}
+}
+
+func TestTheSandboxShowsTheMeetingAPIsBadDays(t *testing.T) {
+	got := sandboxRun(t, "/meeting bind 914083136 123456\n"+
+		// Slower than the 4 s after which the bot says so; under the 5 s a call may take.
+		":slow 4.6s\n/meeting lock\n:slow off\n"+
+		":fail 1 MMC.111070002\n/meeting unlock\n"+
+		":flow 1\n/meeting unlock\n"+
+		":expire\n/meeting lock\n"+
+		":password 654321\n:expire\n/meeting unlock\n"+
+		":fail 8 MMC.111072049\n/meeting unlock\n")
+	wantLines(t, got,
+		"  sandbox: the meeting API now takes 4.6s to answer each call",
+		"  (only you) ⌛ Still trying: the meeting service is slow to answer. You will see the outcome here.\n  [#general] 🔒 Meeting 914083136 locked by @alice.",
+		"  sandbox: the next lock/unlock call answers HTTP 403 MMC.111070002",
+		"  [#general] ⚠️ Could not unlock meeting 914083136: MMC.111070002 (HTTP 403)",
+		// Flow control is waited out: the unlock goes through.
+		"  sandbox: the next lock/unlock call answers HTTP 429 100000429 (flow control; the bot waits as Retry-After says and tries again)\nalice in #general> /meeting unlock\n  (only you) ⏳ Unlocking this channel's meeting…\n  [#general] 🔓 Meeting 914083136 unlocked by @alice.",
+		// An expired token is replaced with the stored password.
+		"  sandbox: every control token issued so far has expired\nalice in #general> /meeting lock\n  (only you) ⏳ Locking this channel's meeting…\n  [#general] 🔒 Meeting 914083136 locked by @alice.",
+		// A changed password shows once a new token is needed, with the rebind hint.
+		"  sandbox: the host changed meeting 914083136's password",
+		"MMC.111072065 (HTTP 400)",
+		"bind it again: `/meeting bind 914083136`",
+		"  sandbox: the next 8 lock/unlock calls answer HTTP 500 MMC.111072049",
+	)
+}
+
+func TestTheSandboxRefusesBadControls(t *testing.T) {
+	got := sandboxRun(t, ":slow forever\n:slow 2h\n:fail x MMC.1\n:fail 1\n:fail 1 MMC.1 200\n:flow 0\n:password\n:press one\n:user Bob!\n:frobnicate\n")
+	wantLines(t, got,
+		"  sandbox: :slow takes a duration up to 1m, like :slow 4.5s, or off",
+		"  sandbox: :fail takes a count, a vendor error code and optionally an HTTP status",
+		"  sandbox: :flow takes a count from 1 to 100",
+		"  sandbox: :password takes the new host password",
+		"  sandbox: there is no button [one]",
+		"  sandbox: :user takes a short name",
+		"  sandbox: unknown control :frobnicate (try :help)",
+	)
+	if n := strings.Count(got, "  sandbox: :fail takes"); n != 3 {
+		t.Errorf(":fail refused %d of 3 bad forms", n)
+	}
+	if n := strings.Count(got, "  sandbox: :slow takes"); n != 2 {
+		t.Errorf(":slow refused %d of 2 bad forms", n)
+	}
+}
+
+// TestEveryShortcodeTheBotWritesHasAnEmoji keeps the sandbox's emoji
+// table in step with the messages of commands and bot.
+func TestEveryShortcodeTheBotWritesHasAnEmoji(t *testing.T) {
+	var files []string
+	for _, dir := range []string{"../../commands", "../../bot"} {
+		m, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(m) == 0 {
+			t.Fatalf("no Go files in %s: %v", dir, err)
+		}
+		files = append(files, m...)
+	}
+	missing := map[string]bool{}
+	seen := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, code := range shortcode.FindAllString(string(src), -1) {
+			seen++
+			if _, ok := emoji[code]; !ok {
+				missing[code] = true
+			}
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("found only %d shortcodes; is the scan looking in the right place?", seen)
+	}
+	var codes []string
+	for c := range missing {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	if len(codes) > 0 {
+		t.Fatalf("the sandbox shows these as text, not emoji; add them to its table: %v", codes)
+	}
+}
