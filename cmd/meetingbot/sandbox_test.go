@@ -187,3 +187,48 @@ func TestEveryShortcodeTheBotWritesHasAnEmoji(t *testing.T) {
 		t.Fatalf("the sandbox shows these as text, not emoji; add them to its table: %v", codes)
 	}
 }
+
+// TestTheREADMEsTranscriptsAreOneSandboxSession replays the input lines
+// of the README's transcripts (the ```text blocks after <!-- sandbox -->)
+// in one sandbox session and checks that the sandbox prints exactly what
+// the README shows. Clock times and request IDs may differ.
+func TestTheREADMEsTranscriptsAreOneSandboxSession(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, block := range strings.Split(string(raw), "<!-- sandbox -->\n```text\n")[1:] {
+		end := strings.Index(block, "\n```")
+		if end < 0 {
+			t.Fatal("a sandbox block in README.md is not closed")
+		}
+		want = append(want, strings.Split(block[:end], "\n")...)
+	}
+	if len(want) < 20 {
+		t.Fatalf("found only %d transcript lines in README.md", len(want))
+	}
+	var script strings.Builder
+	for _, l := range want {
+		if promptLine.MatchString(l) {
+			script.WriteString(promptLine.ReplaceAllString(l, "") + "\n")
+		}
+	}
+	got := sandboxRun(t, script.String())
+	// The session starts at the first input line, after the banner.
+	start := strings.Index(got, want[0]+"\n")
+	if start < 0 {
+		t.Fatalf("the sandbox never printed %q:\n%s", want[0], got)
+	}
+	have := strings.Split(strings.TrimRight(got[start:], "\n"), "\n")
+	normalize := func(lines []string) string {
+		return variable.ReplaceAllString(strings.Join(lines, "\n"), "…")
+	}
+	if normalize(have) != normalize(want) {
+		t.Fatalf("README.md's transcripts are not what the sandbox prints. Replace them with this run's lines:\n%s", strings.Join(have, "\n"))
+	}
+}
+
+// variable matches what changes from run to run: dates, clock times and
+// the fake meeting API's request IDs.
+var variable = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d UTC|\d\d:\d\d UTC|request [0-9a-f]+`)
