@@ -46,18 +46,33 @@ func outputOnly(transcript string) string {
 
 var promptLine = regexp.MustCompile(`^[a-z0-9]+ in #[a-z0-9]+> `)
 
+// inOrder checks that the fragments appear in got, each after the one
+// before. The sandbox tests look for the sandbox's own words and for the
+// parts of the bot's replies that identify them (emoji, codes, mentions),
+// so a rewording of a reply does not break them.
+func inOrder(t *testing.T, got string, fragments ...string) {
+	t.Helper()
+	rest := got
+	for _, f := range fragments {
+		i := strings.Index(rest, f)
+		if i < 0 {
+			t.Fatalf("the sandbox did not print %q after the fragments before it:\n%s", f, got)
+		}
+		rest = rest[i+len(f):]
+	}
+}
+
 func TestTheSandboxRunsNonInteractivelyAndExitsAtEOF(t *testing.T) {
 	got := sandboxRun(t, "/meeting help\n/meeting bind 914083136 123456\n/meeting lock\n:user bob\n/meeting unlock\n"+
 		":user alice\n/meeting grant @bob\n:user bob\n/meeting unlock\n")
-	wantLines(t, got,
+	inOrder(t, got,
 		"Demo meeting 914083136 is in progress; its host password is 123456.",
-		"alice in #general> /meeting lock\n",
-		"  (only you) */meeting* locks and unlocks",
-		"  (only you) ✅ Meeting 914083136 is now bound to this channel.",
-		"  [#general] 🔒 Meeting 914083136 locked by @alice.\n             [1] Unlock   (:press N)\n",
-		"  (only you) ⛔ Only this channel's controllers can unlock meeting 914083136: @alice.",
-		"  [#general] 🔑 @bob can now lock and unlock this channel's meetings (granted by @alice).",
-		"  [#general] 🔓 Meeting 914083136 unlocked by @bob.",
+		"alice in #general> /meeting help\n", "  (only you) */meeting* ",
+		"alice in #general> /meeting bind 914083136 123456\n", "  (only you) ✅ ",
+		"alice in #general> /meeting lock\n", "  [#general] 🔒 Meeting 914083136 locked by @alice.\n             [1] Unlock   (:press N)\n",
+		"bob in #general> /meeting unlock\n", "  (only you) ⛔ ", "@alice",
+		"alice in #general> /meeting grant @bob\n", "  [#general] 🔑 @bob ",
+		"bob in #general> /meeting unlock\n", "  [#general] 🔓 Meeting 914083136 unlocked by @bob.",
 	)
 	// The banner names the demo password; no reply may.
 	if n := strings.Count(outputOnly(got), "123456"); n != 2 {
@@ -71,31 +86,35 @@ func TestTheSandboxRunsNonInteractivelyAndExitsAtEOF(t *testing.T) {
 func TestTheSandboxShowsButtonsAndLetsThemBePressed(t *testing.T) {
 	got := sandboxRun(t, "/meeting bind 914083136 123456\n/meeting lock\n:press 1\n:press 1\n"+
 		"/meeting lock\n:user bob\n:press 2\n:user alice\n:press 2\n:press 99\n")
-	wantLines(t, got,
+	inOrder(t, got,
 		"  [#general] 🔒 Meeting 914083136 locked by @alice.\n             [1] Unlock   (:press N)\n",
-		`  sandbox: Slack asks first: "Unlock the meeting?" Anyone with the meeting ID and password will be able to join meeting 914083136 again. [Unlock] [Cancel]; answering yes`,
+		"alice in #general> :press 1\n",
+		`  sandbox: Slack asks first: "Unlock the meeting?" `, " [Unlock] [Cancel]; answering yes\n",
 		"  [#general] (replaces the message with [1]) 🔓 Meeting 914083136 unlocked by @alice.\n             [2] Lock   (:press N)\n",
+		// The message with [1] was replaced, so [1] is gone.
 		"alice in #general> :press 1\n  sandbox: there is no button [1]",
+		"alice in #general> /meeting lock\n", "  [#general] 🔒 ", "[3] Unlock",
 		// bob presses a button in a channel he does not control: refused.
-		"bob in #general> :press 2\n  sandbox: Slack asks first: \"Lock the meeting?\"",
-		"  (only you) ⛔ Only this channel's controllers can lock",
+		"bob in #general> :press 2\n  sandbox: Slack asks first: \"Lock the meeting?\"", "  (only you) ⛔ ",
 		// The meeting was locked by command meanwhile: the Lock button is stale.
-		"  (only you) ℹ️ Meeting 914083136 is already locked (by @alice at ",
-		"  sandbox: there is no button [99]",
+		"alice in #general> :press 2\n", "  (only you) ℹ️ ", "already locked",
+		"alice in #general> :press 99\n  sandbox: there is no button [99]",
 	)
 }
 
 func TestTheSandboxLetsTheBindFormBeFilledIn(t *testing.T) {
 	got := sandboxRun(t, ":form 123456\n/meeting bind 914083136\n:form wrong-password\n:form 123456\n:cancel\n"+
 		"/meeting bind 914083136\n:cancel\n/meeting status\n")
-	wantLines(t, got,
-		"  sandbox: no form is open; /meeting bind 914083136 opens one",
-		"  sandbox: Slack now shows alice the form \"Bind a meeting\" with a Host password field.\n           Fill it in with :form PASSWORD (or close it with :cancel).",
-		"  (form) That host password was not accepted. Check it and try again.\n  sandbox: the form stays open; try :form again, or :cancel",
-		"  sandbox: the form closed\n  (only you) ✅ Meeting 914083136 is now bound to this channel.",
-		"alice in #general> :cancel\n  sandbox: no form is open",
-		"  sandbox: form closed; nothing was stored",
-		"  (only you) ℹ️ Meeting 914083136 was bound to this channel by @alice on ",
+	inOrder(t, got,
+		"alice in #general> :form 123456\n  sandbox: no form is open; /meeting bind 914083136 opens one\n",
+		"alice in #general> /meeting bind 914083136\n",
+		"  sandbox: Slack now shows alice the form \"Bind a meeting\" with a Host password field.\n           Fill it in with :form PASSWORD (or close it with :cancel).\n",
+		"alice in #general> :form wrong-password\n  (form) ", "\n  sandbox: the form stays open; try :form again, or :cancel\n",
+		"alice in #general> :form 123456\n  sandbox: the form closed\n  (only you) ✅ Meeting 914083136 ",
+		"alice in #general> :cancel\n  sandbox: no form is open\n",
+		"alice in #general> /meeting bind 914083136\n  sandbox: Slack now shows alice the form",
+		"alice in #general> :cancel\n  sandbox: form closed; nothing was stored\n",
+		"alice in #general> /meeting status\n  (only you) ℹ️ Meeting 914083136 ", "@alice",
 	)
 	if strings.Contains(outputOnly(got), "wrong-password") {
 		t.Fatalf("the typed password was echoed by the bot:\n%s", got)
@@ -111,20 +130,23 @@ func TestTheSandboxShowsTheMeetingAPIsBadDays(t *testing.T) {
 		":expire\n/meeting lock\n"+
 		":password 654321\n:expire\n/meeting unlock\n"+
 		":fail 8 MMC.111072049\n/meeting unlock\n")
-	wantLines(t, got,
-		"  sandbox: the meeting API now takes 4.6s to answer each call",
-		"  (only you) ⌛ Still trying: the meeting service is slow to answer. You will see the outcome here.\n  [#general] 🔒 Meeting 914083136 locked by @alice.",
-		"  sandbox: the next lock/unlock call answers HTTP 403 MMC.111070002",
-		"  [#general] ⚠️ Could not unlock meeting 914083136: MMC.111070002 (HTTP 403)",
+	inOrder(t, got,
+		"alice in #general> :slow 4.6s\n  sandbox: the meeting API now takes 4.6s to answer each call\n",
+		"alice in #general> /meeting lock\n", "  (only you) ⌛ Still trying", "  [#general] 🔒 Meeting 914083136 locked by @alice.",
+		"alice in #general> :slow off\n  sandbox: the meeting API answers at once again\n",
+		"alice in #general> :fail 1 MMC.111070002\n  sandbox: the next lock/unlock call answers HTTP 403 MMC.111070002\n",
+		"alice in #general> /meeting unlock\n", "  [#general] ⚠️ ", "MMC.111070002",
 		// Flow control is waited out: the unlock goes through.
-		"  sandbox: the next lock/unlock call answers HTTP 429 100000429 (flow control; the bot waits as Retry-After says and tries again)\nalice in #general> /meeting unlock\n  (only you) ⏳ Unlocking this channel's meeting…\n  [#general] 🔓 Meeting 914083136 unlocked by @alice.",
+		"alice in #general> :flow 1\n  sandbox: the next lock/unlock call answers HTTP 429 100000429 (flow control; the bot waits as Retry-After says and tries again)\n",
+		"alice in #general> /meeting unlock\n", "  [#general] 🔓 Meeting 914083136 unlocked by @alice.",
 		// An expired token is replaced with the stored password.
-		"  sandbox: every control token issued so far has expired\nalice in #general> /meeting lock\n  (only you) ⏳ Locking this channel's meeting…\n  [#general] 🔒 Meeting 914083136 locked by @alice.",
-		// A changed password shows once a new token is needed, with the rebind hint.
-		"  sandbox: the host changed meeting 914083136's password",
-		"MMC.111072065 (HTTP 400)",
-		"bind it again: `/meeting bind 914083136`",
-		"  sandbox: the next 8 lock/unlock calls answer HTTP 500 MMC.111072049",
+		"alice in #general> :expire\n  sandbox: every control token issued so far has expired\n",
+		"alice in #general> /meeting lock\n", "  [#general] 🔒 Meeting 914083136 locked by @alice.",
+		// A changed password shows once a new token is needed, with the way out.
+		"alice in #general> :password 654321\n  sandbox: the host changed meeting 914083136's password",
+		"alice in #general> /meeting unlock\n", "  [#general] ⚠️ ", "MMC.111072065", "/meeting bind 914083136",
+		"alice in #general> :fail 8 MMC.111072049\n  sandbox: the next 8 lock/unlock calls answer HTTP 500 MMC.111072049\n",
+		"alice in #general> /meeting unlock\n", "  [#general] ⚠️ ", "MMC.111072049",
 	)
 }
 

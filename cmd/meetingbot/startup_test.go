@@ -83,11 +83,12 @@ func TestSlackUnreachableAtStartIsLoggedAndRetriedNotASettingsError(t *testing.T
 	e := validEnv(t)
 	startFakes(t, e)
 	e["SLACK_API_URL"] = "http://" + freeAddr(t) + "/api/"
+	e["MEETINGBOT_HTTP_ADDR"] = freeAddr(t)
 	setEnv(t, e)
 	r := startRun(t)
 	deadline := time.Now().Add(20 * time.Second)
-	// The bot's own connection loop retrying shows it started anyway.
-	for !strings.Contains(r.out.String(), "Slack connection error; retrying") {
+	// The health listener comes up after the checks: the bot started anyway.
+	for !strings.Contains(r.out.String(), `"message":"health listener up"`) {
 		select {
 		case err := <-r.done:
 			r.done <- err
@@ -95,12 +96,15 @@ func TestSlackUnreachableAtStartIsLoggedAndRetriedNotASettingsError(t *testing.T
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the bot is not retrying:\n%s", r.out.String())
+			t.Fatalf("the bot did not start:\n%s", r.out.String())
 		}
 	}
 	if !strings.Contains(r.out.String(), `"check":"SLACK_BOT_TOKEN"`) || !strings.Contains(r.out.String(), `"check":"SLACK_APP_TOKEN"`) ||
 		!strings.Contains(r.out.String(), "connection refused") {
 		t.Fatalf("the warnings do not say what happened:\n%s", r.out.String())
+	}
+	if code, body := getBody(t, "http://"+e["MEETINGBOT_HTTP_ADDR"]+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "Slack") {
+		t.Fatalf("readyz while Slack is unreachable: %d %s", code, body)
 	}
 	r.stop()
 	if err := r.wait(t); err != nil {
