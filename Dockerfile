@@ -9,10 +9,14 @@
 #   MEETINGBOT_SECRET_KEY  32 random bytes, base64 (openssl rand -base64 32);
 #                          keep it: without it the stored credentials are lost
 # Optional: MEETING_API_URL, MEETINGBOT_ADMINS, MEETINGBOT_COMMAND, LOG_LEVEL, …
-# (see the README). For example, with those in a file meetingbot.env:
+# (see the README). For example, with those in a file meetingbot.env, check the
+# settings, then run it:
 #
-#   docker run -d --name meetingbot --restart unless-stopped --stop-timeout 15 \
+#   docker run --rm --env-file meetingbot.env -v meetingbot-data:/data meetingbot doctor
+#   docker run -d --name meetingbot --restart unless-stopped --stop-timeout 20 \
 #     --env-file meetingbot.env -v meetingbot-data:/data -p 127.0.0.1:8080:8080 meetingbot
+#
+# --stop-timeout 20: a shutdown takes at most 16 s (docs/DEPLOYMENT.md#shutdown).
 #
 # The SQLite database lives in the /data volume (MEETINGBOT_DB=/data/meetingbot.db).
 # Port 8080 serves only /healthz, /readyz and /metrics; Slack needs no inbound

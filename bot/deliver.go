@@ -39,6 +39,7 @@ func (b *Bot) deliver(log zerolog.Logger, to replyTo, r commands.Reply, replaceO
 			ReplaceOriginal: replaceOriginal,
 		})
 		cancel()
+		b.metrics().Delivered(pathResponseURL, err == nil)
 		if err == nil {
 			return
 		}
@@ -60,6 +61,7 @@ func (b *Bot) deliver(log zerolog.Logger, to replyTo, r commands.Reply, replaceO
 		_, err = b.api.PostEphemeralContext(ctx, to.channel, to.user, opts...)
 	}
 	cancel()
+	b.metrics().Delivered(pathFallback, err == nil)
 	if err == nil {
 		return
 	}
@@ -71,12 +73,14 @@ func (b *Bot) deliver(log zerolog.Logger, to replyTo, r commands.Reply, replaceO
 		ctx, cancel := b.deliveryContext(b.cfg.Delivery.DirectMessage)
 		_, _, dmErr := b.api.PostMessageContext(ctx, to.user, slack.MsgOptionText(dmText, false), slack.MsgOptionBlocks(dmBlocks...))
 		cancel()
+		b.metrics().Delivered(pathDirectMessage, dmErr == nil)
 		if dmErr == nil {
 			log.Warn().Msg("bot is not in the channel; told the user by direct message")
 			return
 		}
 	}
 	b.deliveryFailures.Add(1)
+	b.metrics().Undelivered()
 	log.Error().Str("error", withoutURL(err)).Msg("could not deliver the reply")
 }
 

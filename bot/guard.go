@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
@@ -32,6 +33,9 @@ type inbound struct {
 	client *socketmode.Client
 	id     string // "" for frames that are not envelopes (hello, disconnect)
 	acked  atomic.Bool
+	// received is when the handler got the envelope: acks and end-to-end
+	// times are measured from it.
+	received time.Time
 }
 
 // ack acknowledges the envelope, once.
@@ -40,6 +44,7 @@ func (in *inbound) ack(payload any) {
 		return
 	}
 	in.b.ack(in.client, in.id, payload)
+	in.b.acked(in.received)
 }
 
 // guard runs h for one envelope so that nothing in it can take the
@@ -50,7 +55,7 @@ func (in *inbound) ack(payload any) {
 // wrong, and the bot goes on with the next envelope.
 func (b *Bot) guard(kind string, h func(*socketmode.Event, *inbound)) socketmode.SocketmodeHandlerFunc {
 	return func(evt *socketmode.Event, client *socketmode.Client) {
-		in := &inbound{b: b, client: client}
+		in := &inbound{b: b, client: client, received: time.Now()}
 		if evt.Request != nil {
 			in.id = evt.Request.EnvelopeID
 		}

@@ -196,5 +196,6 @@ func (b *Bot) onBlockAction(evt *socketmode.Event, in *inbound) {
 		FromButton: true,
 	})
 	b.deliver(log, to, reply, reply.StateChange)
+	b.commandDone(c.verb, reply, in.received)
 	log.Info().Str("visibility", reply.Visibility.String()).Msg("button handled")
 }

@@ -9,8 +9,11 @@
 // Behaviour that mirrors real Slack and slack-go v0.35.0:
 //   - apps.connections.open needs "Authorization: Bearer <app token>" and
 //     answers a single-use ws:// URL; a missing token is not_authed, a wrong
-//     one invalid_auth (both make slack-go's Run give up). Web API methods
-//     take the bot token as form field token= or as a Bearer header.
+//     one invalid_auth (both make slack-go's Run give up), an app token
+//     without connections:write missing_scope. Web API methods take the bot
+//     token as form field token= or as a Bearer header, and answer with the
+//     token's scopes in the X-OAuth-Scopes header (auth.test included);
+//     chat.* methods answer missing_scope without chat:write.
 //   - The upgrader accepts any Origin (slack-go sends https://api.slack.com).
 //   - On connect the server sends the hello frame, then WebSocket PING control
 //     frames every ping interval (slack-go never pings; it expects pings).
@@ -95,6 +98,24 @@ func WithAppToken(t string) Option { return func(s *Server) { s.appToken = t } }
 // WithBotToken sets the bot token the Web API methods require.
 func WithBotToken(t string) Option { return func(s *Server) { s.botToken = t } }
 
+// DefaultBotScopes are the scopes the fake grants the bot token: those in
+// meetingbot's manifest.
+var DefaultBotScopes = []string{"commands", "chat:write"}
+
+// WithBotScopes sets the bot token's scopes, which every Web API answer
+// lists in its X-OAuth-Scopes header as Slack's do. chat.* methods answer
+// missing_scope without chat:write.
+func WithBotScopes(scopes ...string) Option {
+	return func(s *Server) { s.botScopes = append([]string(nil), scopes...) }
+}
+
+// WithAppScopes sets the app-level token's scopes (default
+// connections:write). Without connections:write, apps.connections.open
+// answers missing_scope, as Slack does.
+func WithAppScopes(scopes ...string) Option {
+	return func(s *Server) { s.appScopes = append([]string(nil), scopes...) }
+}
+
 // WithPingInterval sets how often the server sends WebSocket PING control
 // frames on each socket. d <= 0 disables pings (slack-go then drops the
 // connection after its own ping interval, useful to test that path).
@@ -139,6 +160,7 @@ func WithTriggerTTL(d time.Duration) Option { return func(s *Server) { s.trigger
 // Server is the fake Slack. All methods are safe for concurrent use.
 type Server struct {
 	appToken, botToken    string
+	botScopes, appScopes  []string
 	teamID, teamDomain    string
 	enterpriseID          string
 	enterpriseName        string
@@ -187,6 +209,8 @@ func New(opts ...Option) *Server {
 	s := &Server{
 		appToken:     DefaultAppToken,
 		botToken:     DefaultBotToken,
+		botScopes:    DefaultBotScopes,
+		appScopes:    []string{"connections:write"},
 		teamID:       DefaultTeamID,
 		teamDomain:   DefaultTeamDomain,
 		appID:        DefaultAppID,

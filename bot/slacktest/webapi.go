@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -136,11 +137,16 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
 	now := time.Now()
 
+	var extra map[string]any // more fields of an error answer
 	fail := func(status int, code string) {
 		s.mu.Lock()
 		s.calls = append(s.calls, APICall{Method: method, Error: code, At: now})
 		s.mu.Unlock()
-		writeJSON(w, status, map[string]any{"ok": false, "error": code})
+		answer := map[string]any{"ok": false, "error": code}
+		for k, v := range extra {
+			answer[k] = v
+		}
+		writeJSON(w, status, answer)
 	}
 	if !knownMethods[method] {
 		fail(http.StatusOK, "unknown_method")
@@ -178,6 +184,10 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		case tok != s.appToken:
 			fail(http.StatusOK, "invalid_auth")
 			return
+		case !slices.Contains(s.appScopes, "connections:write"):
+			extra = map[string]any{"needed": "connections:write", "provided": strings.Join(s.appScopes, ",")}
+			fail(http.StatusOK, "missing_scope")
+			return
 		}
 	} else {
 		tok := bearer(r)
@@ -190,6 +200,13 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		case tok != s.botToken:
 			fail(http.StatusOK, "invalid_auth")
+			return
+		}
+		// Slack lists a valid token's scopes on every answer.
+		w.Header().Set("X-OAuth-Scopes", strings.Join(s.botScopes, ","))
+		if strings.HasPrefix(method, "chat.") && !slices.Contains(s.botScopes, "chat:write") {
+			extra = map[string]any{"needed": "chat:write", "provided": strings.Join(s.botScopes, ",")}
+			fail(http.StatusOK, "missing_scope")
 			return
 		}
 	}

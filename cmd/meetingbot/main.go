@@ -24,7 +24,7 @@ var (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], osGetenv, os.Stdin, os.Stdout)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meetingbot:", err)
@@ -32,42 +32,36 @@ func main() {
 	}
 }
 
-// exitCode is 2 for a configuration or usage error (fix the invocation),
-// 1 for anything else.
+// exitCode is 2 for an error that only a change of settings or invocation
+// fixes (the systemd unit's RestartPreventExitStatus=2), 1 for anything
+// else, such as a failed doctor check or a lost database.
 func exitCode(err error) int {
 	var ce *configError
 	var ue usageError
-	if errors.As(err, &ce) || errors.As(err, &ue) {
+	if errors.As(err, &ce) && !ce.Transient || errors.As(err, &ue) {
 		return 2
 	}
 	return 1
-}
-
-// osGetenv is os.Getenv, except that MEETINGBOT_HTTP_ADDR set to empty
-// reads as "off" (disabled) rather than as unset (the default).
-func osGetenv(name string) string {
-	v, ok := os.LookupEnv(name)
-	if ok && v == "" && name == "MEETINGBOT_HTTP_ADDR" {
-		return httpAddrOff
-	}
-	return v
 }
 
 type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
-const usage = `usage: meetingbot [run | sandbox | version | help]
+const usage = `usage: meetingbot [run | doctor | sandbox | version | help]
 
   run       connect to Slack and serve /meeting (the default)
+  doctor    check the settings: both Slack tokens and their scopes, the
+            database and the key, and the meeting API; one line per check
   sandbox   the real bot against an in-process fake Slack and fake meeting
             API; type slash commands at the prompt
   version   print the version
+  help      this text and the environment variables
 `
 
-// run is the whole program, driven by tests with their own args,
-// environment and streams.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+// run is the whole program. Settings come from the process environment
+// (envconfig); tests set it with t.Setenv and bring their own streams.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	sub := "run"
 	if len(args) > 0 {
 		sub = args[0]
@@ -78,15 +72,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch sub {
 	case "run":
-		return serve(ctx, getenv, stdout)
+		return serve(ctx, stdout)
+	case "doctor":
+		return doctor(ctx, stdout)
 	case "sandbox":
-		return sandbox(ctx, getenv, stdin, stdout)
+		return sandbox(ctx, stdin, stdout)
 	case "version", "--version", "-version":
 		_, err := fmt.Fprintf(stdout, "meetingbot %s (%s, %s)\n", version, buildRevision(), runtime.Version())
 		return err
 	case "help", "--help", "-h":
-		_, err := fmt.Fprint(stdout, usage+"\n"+configHelp())
-		return err
+		if _, err := fmt.Fprint(stdout, usage+"\n"); err != nil {
+			return err
+		}
+		return writeHelp(stdout)
 	default:
 		return usageError(fmt.Sprintf("unknown subcommand %q\n%s", sub, usage))
 	}

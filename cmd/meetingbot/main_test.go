@@ -1,12 +1,18 @@
 package main
 
+// Settings come from the process environment (envconfig), so tests that
+// set it use t.Setenv and cannot run in parallel with each other.
+
 import (
 	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +23,18 @@ import (
 	"github.com/meetingbot/meetingbot/store"
 )
 
-func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+// setEnv makes the environment exactly e for the variables of the config
+// struct: those not in e are unset. Everything is restored after the test.
+func setEnv(t *testing.T, e map[string]string) {
+	t.Helper()
+	eachVar(&config{}, func(name string, _ reflect.StructField, _ reflect.Value) {
+		t.Setenv(name, "") // registers the restore
+		if v, ok := e[name]; ok {
+			t.Setenv(name, v)
+		} else {
+			os.Unsetenv(name)
+		}
+	})
 }
 
 func validEnv(t *testing.T) map[string]string {
@@ -36,10 +52,14 @@ func validEnv(t *testing.T) map[string]string {
 	}
 }
 
+// secretsOf lists the values in e that must never be printed.
+func secretsOf(e map[string]string) []string {
+	return []string{e["SLACK_APP_TOKEN"], e["SLACK_BOT_TOKEN"], e["MEETINGBOT_SECRET_KEY"]}
+}
+
 func TestVersionPrintsTheVersion(t *testing.T) {
-	t.Parallel()
 	var out bytes.Buffer
-	if err := run(t.Context(), []string{"version"}, env(nil), nil, &out); err != nil {
+	if err := run(t.Context(), []string{"version"}, nil, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(out.String(), "meetingbot dev (") {
@@ -48,78 +68,21 @@ func TestVersionPrintsTheVersion(t *testing.T) {
 }
 
 func TestBadInvocationsAreUsageErrorsWithExitCode2(t *testing.T) {
-	t.Parallel()
-	for _, args := range [][]string{{"frobnicate"}, {"version", "extra"}} {
-		err := run(t.Context(), args, env(nil), nil, io.Discard)
+	for _, args := range [][]string{{"frobnicate"}, {"version", "extra"}, {"doctor", "now"}} {
+		err := run(t.Context(), args, nil, io.Discard)
 		if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "usage: meetingbot") {
 			t.Fatalf("run(%q) = %v (exit %d)", args, err, exitCode(err))
 		}
 	}
 }
 
-func TestHelpListsEveryVariable(t *testing.T) {
-	t.Parallel()
-	var out bytes.Buffer
-	if err := run(t.Context(), []string{"help"}, env(nil), nil, &out); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range envVars {
-		if !strings.Contains(out.String(), v.name) {
-			t.Errorf("help does not list %s", v.name)
-		}
-	}
-}
-
-func TestConfigErrorsNameTheVariableButNeverItsValue(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, variable, value string
-	}{
-		{"missing app token", "SLACK_APP_TOKEN", ""},
-		{"bot token in the app token's place", "SLACK_APP_TOKEN", "xoxb-secret-value-1"},
-		{"missing bot token", "SLACK_BOT_TOKEN", ""},
-		{"app token in the bot token's place", "SLACK_BOT_TOKEN", "xapp-secret-value-2"},
-		{"missing key", "MEETINGBOT_SECRET_KEY", ""},
-		{"short key", "MEETINGBOT_SECRET_KEY", "c2VjcmV0LXZhbHVlLTM="},
-		{"key that is not base64", "MEETINGBOT_SECRET_KEY", "secret-value-4!!"},
-		{"relative Slack URL", "SLACK_API_URL", "slack.com/api"},
-		{"meeting URL with credentials", "MEETING_API_URL", "https://user:secret-value-5@example.com"},
-		{"postgres not supported yet", "MEETINGBOT_DB", "postgres://u:secret-value-6@localhost/db"},
-		{"admins that are not IDs", "MEETINGBOT_ADMINS", "U1, <@U2>"},
-		{"command without slash", "MEETINGBOT_COMMAND", "mtgcmd"},
-		{"command with spaces", "MEETINGBOT_COMMAND", "/my meeting"},
-		{"listener without port", "MEETINGBOT_HTTP_ADDR", "localhost"},
-		{"unknown log level", "LOG_LEVEL", "loud"},
-		{"unknown log format", "LOG_FORMAT", "xml"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := validEnv(t)
-			e[tt.variable] = tt.value
-			var out bytes.Buffer
-			err := run(t.Context(), []string{"run"}, env(e), nil, &out)
-			var ce *configError
-			if !errors.As(err, &ce) || ce.Var != tt.variable {
-				t.Fatalf("err = %v, want a config error naming %s", err, tt.variable)
-			}
-			if exitCode(err) != 2 {
-				t.Fatalf("exit code %d, want 2", exitCode(err))
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("a config error must be one line: %q", err)
-			}
-			if tt.value != "" && strings.Contains(err.Error()+out.String(), tt.value) {
-				t.Fatalf("the value leaked: %q", err)
-			}
-		})
-	}
-}
-
-// startFakes runs a fake Slack and a fake meeting API for `run`.
-func startFakes(t *testing.T, e map[string]string) (*slacktest.Server, *meetingapitest.Server) {
+// startFakes runs a fake Slack and a fake meeting API for `run`, and
+// points e at them.
+func startFakes(t *testing.T, e map[string]string, opts ...slacktest.Option) (*slacktest.Server, *meetingapitest.Server) {
 	t.Helper()
-	fs := slacktest.New(slacktest.WithAppToken(e["SLACK_APP_TOKEN"]), slacktest.WithBotToken(e["SLACK_BOT_TOKEN"]))
+	fs := slacktest.New(append([]slacktest.Option{
+		slacktest.WithAppToken(e["SLACK_APP_TOKEN"]), slacktest.WithBotToken(e["SLACK_BOT_TOKEN"]),
+	}, opts...)...)
 	t.Cleanup(fs.Close)
 	fm := meetingapitest.NewServer()
 	t.Cleanup(fm.Close)
@@ -146,62 +109,112 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func TestRunServesUntilCancelledAndMasksSecretsInItsLog(t *testing.T) {
-	t.Parallel()
-	e := validEnv(t)
+// freeAddr returns a 127.0.0.1 address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e["MEETINGBOT_HTTP_ADDR"] = ln.Addr().String()
+	addr := ln.Addr().String()
 	ln.Close()
-	fs, fm := startFakes(t, e)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out lockedBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env(e), nil, &out) }()
+	return addr
+}
 
-	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer wcancel()
-	if err := fs.WaitConnections(wctx, 1); err != nil {
-		t.Fatalf("run did not connect: %v\n%s", err, out.String())
+// running is `run` in the background.
+type running struct {
+	out  *lockedBuffer
+	done chan error
+	stop context.CancelFunc
+}
+
+func startRun(t *testing.T) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &running{out: &lockedBuffer{}, done: make(chan error, 1), stop: cancel}
+	go func() { r.done <- run(ctx, []string{"run"}, nil, r.out) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+// wait returns run's error, failing the test if it takes longer than the
+// shutdown bound plus a generous margin.
+func (r *running) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		return err
+	case <-time.After(shutdownBound + 30*time.Second):
+		t.Fatalf("run did not return\n%s", r.out.String())
+		return nil
 	}
-	id, err := fs.SendSlashCommand(wctx, slacktest.SlashCommand{Text: "bind 914083136 123456"})
+}
+
+func waitCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fs.WaitMessages(wctx, id, 1); err != nil {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestRunServesUntilCancelledAndMasksSecretsInItsLog(t *testing.T) {
+	e := validEnv(t)
+	e["MEETINGBOT_HTTP_ADDR"] = freeAddr(t)
+	fs, fm := startFakes(t, e)
+	setEnv(t, e)
+	r := startRun(t)
+
+	ctx := waitCtx(t)
+	if err := fs.WaitConnections(ctx, 1); err != nil {
+		t.Fatalf("run did not connect: %v\n%s", err, r.out.String())
+	}
+	id, err := fs.SendSlashCommand(ctx, slacktest.SlashCommand{Text: "bind 914083136 123456"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ = fs.SendSlashCommand(wctx, slacktest.SlashCommand{Text: "lock"})
-	msgs, err := fs.WaitMessages(wctx, id, 1)
+	if _, err := fs.WaitMessages(ctx, id, 1); err != nil {
+		t.Fatal(err)
+	}
+	id, _ = fs.SendSlashCommand(ctx, slacktest.SlashCommand{Text: "lock"})
+	msgs, err := fs.WaitMessages(ctx, id, 1)
 	if err != nil || !strings.Contains(msgs[0].Text, "locked by") {
 		t.Fatalf("lock through run: %v %+v", err, msgs)
 	}
 	if locked, _ := fm.Locked("914083136"); !locked {
 		t.Fatal("not locked")
 	}
-	if err := getOK(t, "http://"+e["MEETINGBOT_HTTP_ADDR"]+"/readyz"); err != nil {
-		t.Fatalf("readyz: %v", err)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := getBody(t, "http://"+e["MEETINGBOT_HTTP_ADDR"]+path); code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d %s", path, code, body)
+		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v after SIGTERM", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop")
+	r.stop()
+	if err := r.wait(t); err != nil {
+		t.Fatalf("run returned %v after SIGTERM", err)
 	}
-	log := out.String()
+	log := r.out.String()
 	for _, want := range []string{`"SLACK_APP_TOKEN":"xapp-****"`, `"SLACK_BOT_TOKEN":"xoxb-****"`, `"MEETINGBOT_SECRET_KEY":"**** (fingerprint `} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the start-up log lacks %s", want)
 		}
 	}
-	for _, secret := range []string{e["SLACK_APP_TOKEN"], e["SLACK_BOT_TOKEN"], e["MEETINGBOT_SECRET_KEY"], "123456"} {
+	for _, secret := range append(secretsOf(e), "123456") {
 		if strings.Contains(log, secret) {
 			t.Fatalf("a secret appears in the log:\n%s", log)
 		}
@@ -209,67 +222,32 @@ func TestRunServesUntilCancelledAndMasksSecretsInItsLog(t *testing.T) {
 }
 
 func TestAWrongSecretKeyAfterARestartIsAClearError(t *testing.T) {
-	t.Parallel()
 	e := validEnv(t)
 	fs, _ := startFakes(t, e)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env(e), nil, io.Discard) }()
-	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer wcancel()
-	if err := fs.WaitConnections(wctx, 1); err != nil {
+	setEnv(t, e)
+	r := startRun(t)
+	ctx := waitCtx(t)
+	if err := fs.WaitConnections(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	id, _ := fs.SendSlashCommand(wctx, slacktest.SlashCommand{Text: "bind 914083136 123456"})
-	if _, err := fs.WaitMessages(wctx, id, 1); err != nil {
+	id, _ := fs.SendSlashCommand(ctx, slacktest.SlashCommand{Text: "bind 914083136 123456"})
+	if _, err := fs.WaitMessages(ctx, id, 1); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	r.stop()
+	if err := r.wait(t); err != nil {
 		t.Fatal(err)
 	}
 
 	other, _ := store.NewRandomKey()
-	e["MEETINGBOT_SECRET_KEY"] = other.Encode()
-	err := run(t.Context(), nil, env(e), nil, io.Discard)
+	t.Setenv("MEETINGBOT_SECRET_KEY", other.Encode())
+	err := run(t.Context(), nil, nil, io.Discard)
 	var ce *configError
 	if !errors.As(err, &ce) || ce.Var != "MEETINGBOT_SECRET_KEY" || !strings.Contains(err.Error(), "does not match") ||
-		!strings.Contains(err.Error(), "this key's id "+other.Fingerprint()) {
-		t.Fatalf("err = %v", err)
+		!strings.Contains(err.Error(), "this key's id "+other.Fingerprint()) || exitCode(err) != 2 {
+		t.Fatalf("err = %v (exit %d)", err, exitCode(err))
 	}
 	if strings.Contains(err.Error(), other.Encode()) {
 		t.Fatal("the key leaked")
-	}
-}
-
-func TestTheSandboxRunsNonInteractivelyAndExitsAtEOF(t *testing.T) {
-	t.Parallel()
-	in := strings.NewReader("/meeting help\n/meeting bind 914083136 123456\n/meeting lock\n:user bob\n/meeting unlock\n" +
-		":user alice\n/meeting grant @bob\n:user bob\n/meeting unlock\n/meeting bind 914083136\n")
-	var out bytes.Buffer
-	if err := run(t.Context(), []string{"sandbox"}, env(nil), in, &out); err != nil {
-		t.Fatalf("sandbox: %v\n%s", err, out.String())
-	}
-	got := out.String()
-	for _, want := range []string{
-		"Demo meeting 914083136 is in progress; its host password is 123456.",
-		"(only you) */meeting* locks and unlocks",
-		"(only you) :white_check_mark: Meeting 914083136 is now bound to this channel.",
-		"[#general] :lock: Meeting 914083136 locked by @alice.",
-		"(only you) :no_entry: Only this channel's controllers can unlock meeting 914083136: @alice.",
-		"[#general] :key: @bob can now lock and unlock this channel's meetings (granted by @alice).",
-		"[#general] :unlock: Meeting 914083136 unlocked by @bob.",
-		"sandbox: Slack would now show a form asking for the host password",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("sandbox output lacks %q", want)
-		}
-	}
-	// The banner names the demo password; no reply may.
-	if strings.Count(got, "123456") != 2 {
-		t.Fatalf("the password appears outside the banner:\n%s", got)
-	}
-	if t.Failed() {
-		t.Log(got)
 	}
 }

@@ -7,13 +7,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
 
 	"github.com/meetingbot/meetingbot/bot"
 	"github.com/meetingbot/meetingbot/commands"
 	"github.com/meetingbot/meetingbot/meetingapi"
+	"github.com/meetingbot/meetingbot/metrics"
 	"github.com/meetingbot/meetingbot/store"
 )
 
@@ -21,64 +25,78 @@ import (
 // Slack retries an event for at most about 5 minutes.
 const envelopeRetention = 24 * time.Hour
 
-func newLogger(c config, w io.Writer) zerolog.Logger {
-	if c.LogFormat == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
-	}
-	return zerolog.New(w).Level(c.LogLevel).With().Timestamp().Logger()
-}
+// What `run` does on SIGTERM, and so how long a process manager must wait
+// before SIGKILL (deploy/, docs/DEPLOYMENT.md; a test holds them to it):
+// the bot stops taking commands, waits for those in flight, cancels the
+// rest and lets their replies go out, all within bot.StopBound; then the
+// health listener gets httpShutdownTimeout to finish a scrape.
+const (
+	httpShutdownTimeout = 2 * time.Second
+	shutdownBound       = bot.StopBound + httpShutdownTimeout
+)
 
 // app is the assembled program.
 type app struct {
-	bot   *bot.Bot
-	svc   *commands.Service
-	store *store.SQLite
+	bot     *bot.Bot
+	svc     *commands.Service
+	store   *store.SQLite
+	metrics *metrics.Metrics
+}
+
+// openStore opens the database MEETINGBOT_DB names: open, migrate and
+// check the key. It is the one place that knows which backends this build
+// has.
+func openStore(ctx context.Context, c config) (*store.SQLite, error) {
+	if c.DB.postgres() {
+		return nil, &configError{Var: "MEETINGBOT_DB", Problem: "selects PostgreSQL, which this build does not support yet; use a SQLite file path"}
+	}
+	st, err := store.OpenSQLite(ctx, string(c.DB), c.key)
+	if err != nil {
+		return nil, dbError(c.DB, err)
+	}
+	return st, nil
 }
 
 // assemble opens the store and builds the service and the bot.
 func assemble(ctx context.Context, c config, log zerolog.Logger) (*app, error) {
-	st, err := store.OpenSQLite(ctx, c.DB, c.SecretKey)
+	st, err := openStore(ctx, c)
 	if err != nil {
-		if errors.Is(err, store.ErrWrongKey) {
-			ids := ""
-			var wk *store.WrongKeyError
-			if errors.As(err, &wk) {
-				ids = " (database key id " + wk.Stored + ", this key's id " + wk.Given + ")"
-			}
-			return nil, &configError{"MEETINGBOT_SECRET_KEY", "does not match the key the database " + c.DB + " was created with" + ids + "; use the original key (or move the database aside to start over)"}
-		}
-		return nil, fmt.Errorf("opening the database %s: %w", c.DB, err)
+		return nil, err
 	}
+	m := metrics.New(version, buildRevision())
 	api, err := meetingapi.NewClient(
-		meetingapi.WithBaseURL(c.MeetingAPIURL),
+		meetingapi.WithBaseURL(string(c.MeetingAPIURL)),
 		meetingapi.WithUserAgent("meetingbot/"+version),
 		meetingapi.WithLogger(log),
+		meetingapi.WithObserver(m.MeetingAPICall),
 	)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	svc, err := commands.New(commands.Config{
-		Meetings: api, Store: st, Admins: c.Admins, Command: c.Command, Logger: log,
+		Meetings: meteredMeetings{api, m}, Store: st, Admins: c.Admins, Command: string(c.Command), Logger: log,
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	b, err := bot.New(bot.Config{
-		AppToken: c.SlackAppToken, BotToken: c.SlackBotToken, APIURL: c.SlackAPIURL,
-		Service: svc, Claims: st, Logger: log,
+		AppToken: c.SlackAppToken, BotToken: c.SlackBotToken, APIURL: c.SlackAPIURL.withSlash(),
+		Service: svc, Claims: st, Logger: log, Metrics: m,
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &app{bot: b, svc: svc, store: st}, nil
+	m.ConnectionsFrom(b.ConnectedCount)
+	m.InFlightFrom(b.InFlight)
+	return &app{bot: b, svc: svc, store: st, metrics: m}, nil
 }
 
 // serve is the `run` subcommand: the bot against real Slack.
-func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	c, err := loadConfig(getenv, true)
+func serve(ctx context.Context, stdout io.Writer) error {
+	c, err := loadConfig(true)
 	if err != nil {
 		return err
 	}
@@ -86,19 +104,32 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	log.Info().Str("version", version).Msg("meetingbot starting")
 	c.log(log)
 
+	hc := &http.Client{Timeout: slackCallTimeout}
+	if err := checkSlack(ctx, c, hc, func(ch check) {
+		log.Warn().Str("check", ch.Name).Msg(ch.Detail + "; starting anyway, and retrying the connection")
+	}); err != nil {
+		return err
+	}
+
 	a, err := assemble(ctx, c, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			log.Info().Msg("stopped during start-up")
+			return nil
+		}
 		return err
 	}
 	defer a.store.Close()
-	b := a.bot
 
 	if c.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", c.HTTPAddr)
+		ln, err := net.Listen("tcp", string(c.HTTPAddr))
 		if err != nil {
-			return fmt.Errorf("MEETINGBOT_HTTP_ADDR: cannot listen: %w", err)
+			// A port still held by the previous process frees up; a
+			// privileged port or a foreign address does not.
+			return &configError{Var: "MEETINGBOT_HTTP_ADDR", Problem: "cannot be listened on: " + listenProblem(err),
+				Transient: errors.Is(err, syscall.EADDRINUSE)}
 		}
-		srv := &http.Server{Handler: healthHandler(b), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: opsHandler(a.bot, a.store, a.metrics), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error().Err(err).Msg("health listener stopped")
@@ -106,7 +137,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		}()
 		log.Info().Str("addr", ln.Addr().String()).Msg("health listener up")
 		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			sctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 			defer cancel()
 			_ = srv.Shutdown(sctx)
 		}()
@@ -115,11 +146,36 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	go pruneEnvelopes(ctx, a.store, log)
 	go keepTokensAlive(ctx, a.svc)
 
-	if err := b.Run(ctx); err != nil {
-		return err
+	if err := a.bot.Run(ctx); err != nil {
+		return slackRunError(err)
 	}
 	log.Info().Msg("meetingbot stopped")
 	return nil
+}
+
+// slackRunError maps the errors for which slack-go gives up for good to the
+// setting at fault: the app token was refused (revoked while running,
+// say), or SLACK_API_URL is not Slack's.
+func slackRunError(err error) error {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		if what, refused := tokenRefusal(se.Err, "Basic Information → App-Level Tokens (xapp-…, scope connections:write)"); refused {
+			return &configError{Var: "SLACK_APP_TOKEN", Problem: what}
+		}
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) && sc.Code == http.StatusNotFound {
+		return &configError{Var: "SLACK_API_URL", Problem: "answered HTTP 404 for apps.connections.open: it is not Slack's Web API base; unset it for the default (https://slack.com/api/)"}
+	}
+	return err
+}
+
+func listenProblem(err error) string {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return err.Error()
 }
 
 // keepTokensAlive refreshes tokens of meetings in use shortly before they
@@ -154,31 +210,40 @@ func pruneEnvelopes(ctx context.Context, st *store.SQLite, log zerolog.Logger) {
 	}
 }
 
-// healthHandler serves /healthz (the process is up), /readyz (connected to
-// Slack) and /metrics (Prometheus text format).
-func healthHandler(b *bot.Bot) http.Handler {
+// readyzTimeout bounds the database check behind /readyz.
+const readyzTimeout = 2 * time.Second
+
+// opsHandler serves /healthz (the process is up), /readyz (connected to
+// Slack and the database answers) and /metrics.
+func opsHandler(slackConn interface{ Connected() bool }, db interface {
+	Ping(context.Context) error
+}, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !b.Connected() {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !slackConn.Connected() {
 			http.Error(w, "not connected to Slack", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			http.Error(w, "the database does not answer", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		connected := 0
-		if b.Connected() {
-			connected = 1
-		}
-		s := b.Stats()
-		fmt.Fprintf(w, "# HELP meetingbot_slack_connected Whether the Socket Mode connection is up.\n# TYPE meetingbot_slack_connected gauge\nmeetingbot_slack_connected %d\n", connected)
-		fmt.Fprintf(w, "# HELP meetingbot_commands_in_flight Commands acknowledged but not yet answered.\n# TYPE meetingbot_commands_in_flight gauge\nmeetingbot_commands_in_flight %d\n", b.InFlight())
-		fmt.Fprintf(w, "# HELP meetingbot_commands_total Slash commands received.\n# TYPE meetingbot_commands_total counter\nmeetingbot_commands_total %d\n", s.Commands)
-		fmt.Fprintf(w, "# HELP meetingbot_delivery_failures_total Replies that could not be delivered.\n# TYPE meetingbot_delivery_failures_total counter\nmeetingbot_delivery_failures_total %d\n", s.DeliveryFailures)
-	})
+	mux.Handle("GET /metrics", m.Handler())
 	return mux
+}
+
+// withoutURL is an HTTP client error without the URL it quotes.
+func withoutURL(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
