@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/meetingbot/meetingbot/bot/slacktest"
+	_ "github.com/meetingbot/meetingbot/store/postgres"
+	"github.com/meetingbot/meetingbot/store/postgres/pgtest"
 )
 
 // Benchmarks of the whole bot over the fakes. Run them without -race:
@@ -106,8 +109,23 @@ func loop(b *testing.B, h *harness, inFlight int, stagger time.Duration) (acks, 
 	return ackS.d, e2eS.d
 }
 
+// backendEnv set to "postgres" runs the benchmarks on a fresh PostgreSQL
+// schema (store/postgres/pgtest) instead of a SQLite file, to compare the
+// two backends:
+//
+//	MEETINGBOT_BENCH_BACKEND=postgres go test -run '^$' -bench . ./bot/
+const backendEnv = "MEETINGBOT_BENCH_BACKEND"
+
+// benchDB is the MEETINGBOT_DB of a benchmark's harness.
+func benchDB(b *testing.B) string {
+	if os.Getenv(backendEnv) == "postgres" {
+		return pgtest.Schema(b)
+	}
+	return filepath.Join(b.TempDir(), "meetingbot.db")
+}
+
 func boundHarness(b *testing.B, opts ...harnessOption) *harness {
-	h := newHarness(b, opts...)
+	h := newHarnessOn(b, benchDB(b), nil, append(opts, withoutRateLimits())...)
 	h.reply(b, "C1", "U1", "bind 914083136 "+password)
 	return h
 }
@@ -121,7 +139,7 @@ func BenchmarkAckLatency(b *testing.B) {
 	for _, n := range []int{1, 64} {
 		b.Run(fmt.Sprintf("in-flight=%d", n), func(b *testing.B) {
 			tap := newWireTap()
-			h := boundHarness(b, tap.option)
+			h := boundHarness(b, withBot(tap.option))
 			const apiLatency = 500 * time.Millisecond
 			h.meetings.SetLatency(apiLatency)
 			acks, _ := loop(b, h, n, apiLatency/time.Duration(n))
@@ -136,7 +154,7 @@ func BenchmarkAckLatency(b *testing.B) {
 // scheduler. It shows how the ack path degrades past capacity.
 func BenchmarkAckLatencySaturated(b *testing.B) {
 	tap := newWireTap()
-	h := boundHarness(b, tap.option)
+	h := boundHarness(b, withBot(tap.option))
 	h.meetings.SetLatency(20 * time.Millisecond)
 	acks, _ := loop(b, h, 64, 0)
 	reportLatencies(b, "ack-wire", tap.latencies())

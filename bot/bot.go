@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,12 +24,6 @@ import (
 	"github.com/meetingbot/meetingbot/commands"
 )
 
-// EnvelopeClaimer records envelope IDs so a redelivered envelope is acted on
-// once, across connections and restarts.
-type EnvelopeClaimer interface {
-	ClaimEnvelope(ctx context.Context, envelopeID string, at time.Time) (first bool, err error)
-}
-
 // Config wires a Bot.
 type Config struct {
 	AppToken string // xapp-…
@@ -38,8 +31,17 @@ type Config struct {
 	// APIURL is the Web API base, ending in "/". Default https://slack.com/api/.
 	APIURL  string
 	Service *commands.Service
-	Claims  EnvelopeClaimer
+	Claims  Claims
 	Logger  zerolog.Logger
+	// Holder names this process in envelope claims. Default: the host name
+	// and a random suffix.
+	Holder string
+	// ClaimLease is how long a claim holds without renewal: a process that
+	// dies leaves its commands to another after this. Default 30 s.
+	ClaimLease time.Duration
+	// TakeoverEvery is how often to look for commands left by a stopped
+	// process. Default 5 s.
+	TakeoverEvery time.Duration
 	// CommandTimeout bounds one command from ack to delivered reply. Default 15 s.
 	CommandTimeout time.Duration
 	// ProgressAfter: a command still running this long gets an ephemeral
@@ -61,14 +63,16 @@ type Config struct {
 	// PingInterval is how long without a ping from Slack before the
 	// connection is considered dead. Default 30 s (slack-go's default).
 	PingInterval time.Duration
-	HTTPClient   *http.Client
+	// HTTPClient posts replies and calls the Web API. Default: a 10 s
+	// timeout and up to 64 idle connections kept alive per host.
+	HTTPClient *http.Client
 	// Connections is how many Socket Mode connections to keep open. Slack
-	// sends each envelope to one of an app's connections (up to 10), and
-	// slack-go closes a connection before it opens its replacement, so with
-	// two a refresh of one never leaves the bot unreachable. Default 2.
+	// sends each envelope to one of an app's connections (up to 10). The
+	// bot opens a connection's replacement before it lets the old one go,
+	// and with two, even a connection that drops leaves one up. Default 2.
 	Connections int
-	// Dialer, if set, replaces slack-go's WebSocket dialer (for a proxy, or
-	// to observe the socket in benchmarks). It must set WriteBufferSize.
+	// Dialer, if set, replaces the Socket Mode WebSocket dialer (for a
+	// proxy, or to observe the socket in benchmarks).
 	Dialer *websocket.Dialer
 	// Metrics, if set, receives acks, outcomes and deliveries.
 	Metrics Metrics
@@ -100,14 +104,16 @@ type Bot struct {
 	seen    recentSet
 	apiBase *url.URL     // the Web API base, whose host may also serve response_urls (a fake, a proxy)
 	install installation // set by Run before any envelope is handled
+	holder  string
+	held    held
 
 	mu       sync.Mutex
 	draining bool
 	wg       sync.WaitGroup
 	inFlight atomic.Int64
 
-	connected        []atomic.Bool // per connection
-	connErrWarn      []warnLimiter // per connection
+	live             []atomic.Int32 // per connection: its sockets that said hello and are open
+	connErrWarn      []warnLimiter  // per connection
 	commandsTotal    atomic.Int64
 	deliveryFailures atomic.Int64
 	panics           atomic.Int64
@@ -146,6 +152,9 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.ProgressAfter == 0 {
 		cfg.ProgressAfter = 4 * time.Second
 	}
+	cfg.ClaimLease = cmp.Or(cfg.ClaimLease, DefaultClaimLease)
+	cfg.TakeoverEvery = cmp.Or(cfg.TakeoverEvery, DefaultTakeoverEvery)
+	cfg.Holder = cmp.Or(cfg.Holder, newHolderID())
 	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, DefaultDrainTimeout)
 	cfg.ShutdownGrace = cmp.Or(cfg.ShutdownGrace, DefaultShutdownGrace)
 	cfg.Delivery.ResponseURL = cmp.Or(cfg.Delivery.ResponseURL, 4*time.Second)
@@ -161,7 +170,7 @@ func New(cfg Config) (*Bot, error) {
 		return nil, errors.New("bot: Connections must be 1 to 10 (Slack's limit per app)")
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = defaultHTTPClient()
 	}
 	base, err := url.Parse(cfg.APIURL)
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
@@ -181,12 +190,25 @@ func New(cfg Config) (*Bot, error) {
 			// Honour Retry-After on 429s from the Web API.
 			slack.OptionRetry(2),
 		),
-		connected:   make([]atomic.Bool, cfg.Connections),
+		holder:      cfg.Holder,
+		live:        make([]atomic.Int32, cfg.Connections),
 		connErrWarn: make([]warnLimiter, cfg.Connections),
 	}
 	b.work, b.cancelWork = context.WithCancel(context.Background())
 	b.replies, b.cancelReplies = context.WithCancel(context.Background())
 	return b, nil
+}
+
+// defaultHTTPClient posts replies and calls the Web API. Go's default
+// transport keeps 2 idle connections per host, so with many commands in
+// flight most response_url posts would open a new connection (with TLS, a
+// handshake each): this one keeps up to 64 per host alive.
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 128
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}
 }
 
 // Connected reports whether at least one Socket Mode connection is up.
@@ -195,8 +217,8 @@ func (b *Bot) Connected() bool { return b.ConnectedCount() > 0 }
 // ConnectedCount is the number of Socket Mode connections that are up.
 func (b *Bot) ConnectedCount() int {
 	n := 0
-	for i := range b.connected {
-		if b.connected[i].Load() {
+	for i := range b.live {
+		if b.live[i].Load() > 0 {
 			n++
 		}
 	}
@@ -244,12 +266,11 @@ func (b *Bot) Run(ctx context.Context) error {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	errs := make(chan error, len(b.connected))
-	for i := range b.connected {
-		h := b.handler(i)
+	go b.keepClaims(runCtx)
+	errs := make(chan error, len(b.live))
+	for i := range b.live {
 		go func() {
-			err := h.RunEventLoopContext(runCtx)
-			b.connected[i].Store(false)
+			err := b.runConnection(runCtx, i)
 			if err != nil && runCtx.Err() == nil {
 				stop() // a fatal error (bad token) is fatal for every connection
 			}
@@ -261,7 +282,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	deadline := time.Now().Add(b.cfg.DrainTimeout + b.cfg.ShutdownGrace + time.Second)
 	b.drain()
 	var runErr error
-	for range b.connected {
+	for range b.live {
 		select {
 		case err := <-errs:
 			if err != nil && ctx.Err() == nil && runErr == nil {
@@ -278,29 +299,14 @@ func (b *Bot) Run(ctx context.Context) error {
 	return nil
 }
 
-// handler builds connection i: its own socketmode client, with every
-// handler registered. Each handler runs under guard, so that no envelope
-// can take the process down.
-func (b *Bot) handler(i int) *socketmode.SocketmodeHandler {
-	opts := []socketmode.Option{socketmode.OptionPingInterval(b.cfg.PingInterval)}
-	if b.cfg.Dialer != nil {
-		opts = append(opts, socketmode.OptionDialer(b.cfg.Dialer))
+// knownActions are the action IDs of meetingbot's buttons.
+var knownActions = func() map[string]bool {
+	m := map[string]bool{}
+	for _, id := range commands.ActionIDs {
+		m[id] = true
 	}
-	h := socketmode.NewSocketmodeHandler(socketmode.New(b.api, opts...))
-	h.HandleSlashCommand(b.command, b.guard(kindSlash, b.onSlashCommand))
-	h.HandleInteractionBlockAction(commands.ActionLock, b.guard(kindButton, b.onBlockAction))
-	h.HandleInteractionBlockAction(commands.ActionUnlock, b.guard(kindButton, b.onBlockAction))
-	h.HandleViewSubmission(bindCallbackID, b.guard(kindForm, b.onViewSubmission))
-	onConnection := b.guard(kindConnection, func(evt *socketmode.Event, _ *inbound) { b.onConnectionEvent(i, evt) })
-	for _, t := range []socketmode.EventType{
-		socketmode.EventTypeConnecting, socketmode.EventTypeConnected, socketmode.EventTypeConnectionError,
-		socketmode.EventTypeDisconnect, socketmode.EventTypeInvalidAuth,
-	} {
-		h.Handle(t, onConnection)
-	}
-	h.HandleDefault(b.guard(kindOther, b.onOther))
-	return h
-}
+	return m
+}()
 
 // drain stops taking commands and waits for those in flight: up to the
 // drain timeout for them to finish, then, with their work cancelled, up to
@@ -353,36 +359,12 @@ func (b *Bot) untrack() {
 	b.wg.Done()
 }
 
-func (b *Bot) onConnectionEvent(i int, evt *socketmode.Event) {
-	// Handlers run in their own goroutines, so events can be seen out of
-	// order: only "connected" raises the flag, only a failure lowers it.
-	switch evt.Type {
-	case socketmode.EventTypeConnected:
-		b.connected[i].Store(true)
-	case socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect, socketmode.EventTypeInvalidAuth:
-		b.connected[i].Store(false)
-	}
-	log := b.log.With().Int("connection", i).Logger()
-	switch evt.Type {
-	case socketmode.EventTypeConnected:
-		log.Info().Int("up", b.ConnectedCount()).Msg("connected to Slack")
-	case socketmode.EventTypeConnecting:
-		log.Debug().Msg("connecting to Slack")
-	case socketmode.EventTypeDisconnect:
-		log.Info().Msg("Slack asked for a reconnect")
-	case socketmode.EventTypeInvalidAuth:
-		log.Error().Msg("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
-	default:
-		// slack-go retries on its own; while Slack is unreachable that is
-		// several attempts a second. Warn once a minute per connection.
-		ev := log.Debug()
-		if b.connErrWarn[i].shouldWarn(time.Now()) {
-			ev = log.Warn()
-		}
-		if err, ok := evt.Data.(error); ok {
-			ev = ev.Err(err)
-		}
-		ev.Msg("Slack connection error; retrying")
+// untrackUnlessHandedOn, deferred by a handler that tracked a command,
+// untracks it unless the handler returned the work that will (then); a
+// panic before that leaves then nil.
+func (b *Bot) untrackUnlessHandedOn(then *func()) {
+	if *then == nil {
+		b.untrack()
 	}
 }
 
@@ -405,17 +387,14 @@ func (w *warnLimiter) shouldWarn(now time.Time) bool {
 // onOther acknowledges envelopes no handler claimed, so Slack does not
 // retry them: slash commands meant for another name (explained), buttons
 // this version does not know (explained), other interactive payloads and
-// events, and envelopes slack-go could not read at all.
-func (b *Bot) onOther(evt *socketmode.Event, in *inbound) {
+// events, and envelopes that could not be read at all.
+func (b *Bot) onOther(evt *socketmode.Event, in *inbound) (then func()) {
 	b.testPoint(kindOther)
 	if bad, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
-		b.answerUnreadable(in.client, bad)
-		return
+		return b.answerUnreadable(in.sock, bad)
 	}
-	// hello and disconnect frames arrive as requests without an envelope
-	// ID; they are not envelopes and take no ack.
 	if in.id == "" {
-		return
+		return nil // not an envelope
 	}
 	switch d := evt.Data.(type) {
 	case slack.SlashCommand:
@@ -423,99 +402,98 @@ func (b *Bot) onOther(evt *socketmode.Event, in *inbound) {
 	case slack.InteractionCallback:
 		in.ack(nil)
 		if d.Type == slack.InteractionTypeBlockActions && !b.seen.add(in.id, time.Now()) {
-			to := b.replyTargetOfInteraction(d)
-			log := b.log.With().Str("envelope", in.id).Str("via", "button").Logger()
-			log.Warn().Msg("a button this version does not know; nothing was done")
-			b.deliver(log, to, commands.Reply{Visibility: commands.Ephemeral,
-				Text: fmt.Sprintf(":grey_question: That button is not one this version of meetingbot knows, so nothing was done. Use `%s status` or `%s help`.", b.command, b.command)}, false)
+			return func() {
+				to := b.replyTargetOfInteraction(d)
+				log := b.log.With().Str("envelope", in.id).Str("via", "button").Logger()
+				log.Warn().Msg("a button this version does not know; nothing was done")
+				b.deliver(log, to, commands.Reply{Visibility: commands.Ephemeral,
+					Text: fmt.Sprintf(":grey_question: That button is not one this version of meetingbot knows, so nothing was done. Use `%s status` or `%s help`.", b.command, b.command)}, false)
+			}
 		}
 	default:
 		in.ack(nil)
 	}
-}
-
-func (b *Bot) ack(client *socketmode.Client, envelopeID string, payload any) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := client.AckCtx(ctx, envelopeID, payload); err != nil {
-		b.log.Error().Err(err).Str("envelope", envelopeID).Msg("ack failed")
-	}
+	return nil
 }
 
 // onSlashCommand acknowledges first, with no I/O before the ack: commands
 // that need nothing else (help, usage errors) are answered in the ack
-// itself; the rest get a progress line and run afterwards.
-func (b *Bot) onSlashCommand(evt *socketmode.Event, in *inbound) {
+// itself; the rest run afterwards, on a goroutine of their own.
+func (b *Bot) onSlashCommand(evt *socketmode.Event, in *inbound) (then func()) {
 	b.testPoint(kindSlash)
 	sc, ok := evt.Data.(slack.SlashCommand)
 	if in.id == "" {
-		return
+		return nil
 	}
 	if !ok {
 		in.ack(nil)
-		return
+		return nil
 	}
 	b.commandsTotal.Add(1)
 	if b.seen.add(in.id, time.Now()) {
 		in.ack(nil)
 		b.log.Debug().Str("envelope", in.id).Msg("duplicate envelope ignored")
-		return
+		return nil
 	}
 	if problem := b.slashProblem(sc); problem != "" {
 		b.malformed.Add(1)
 		b.log.Warn().Str("envelope", in.id).Str("field", problem).Msg("slash command with a missing or invalid field; not run")
 		in.ack(ackPayload(commands.Reply{Text: fmt.Sprintf(":x: Slack sent this command with a missing or invalid %s, so it was not run. Try again; if it keeps happening, tell your Slack admin.", problem)}))
-		return
+		return nil
 	}
 	cmd, err := commands.Parse(sc.Text)
 	switch {
 	case err != nil:
 		in.ack(ackPayload(commands.UsageReply(b.command, err)))
 		b.answeredInAck(cmd.Verb, outcomeUsage, in.received)
-		return
+		return nil
 	case cmd.Verb == commands.VerbHelp:
-		in.ack(ackPayload(commands.Help(b.command)))
+		help := commands.Help(b.command)
+		if cmd.Topic != "" {
+			help = commands.HelpFor(b.command, cmd.Topic)
+		}
+		in.ack(ackPayload(help))
 		b.answeredInAck(cmd.Verb, outcomeOK, in.received)
-		return
+		return nil
 	}
 	if !b.track() {
 		in.ack(ackPayload(commands.Reply{Text: ":hourglass: meetingbot is restarting. Nothing was done; try again in a few seconds."}))
-		return
+		return nil
 	}
-	defer b.untrack()
+	defer b.untrackUnlessHandedOn(&then)
 	var payload any
-	if p := commands.Progress(cmd); p != "" {
+	if p := commands.ProgressLine(cmd); p != "" {
 		payload = ackPayload(commands.Reply{Text: p})
 	}
 	in.ack(payload)
-	// The ack is queued for slack-go's writer goroutine, which the send just
-	// made runnable on this P. Yield so it writes the ack now, rather than
-	// after execute's first database call (measured: ack p50 725 µs without
-	// this, 150 µs with it; see docs/BENCHMARKS.md).
-	runtime.Gosched()
-	b.execute(in.id, sc, cmd, in.received)
+	return func() {
+		defer b.untrack()
+		b.execute(in.id, sc, cmd, in.received, false)
+	}
 }
 
-func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command, received time.Time) {
+// execute runs a slash command after its ack: claim it, run it, answer,
+// and mark it answered. A replay (a command taken over from a stopped
+// process) holds its claim already.
+func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command, received time.Time, replay bool) {
 	b.testPoint(kindSlash + "-after-ack")
 	ctx, cancel := context.WithTimeout(b.work, b.cfg.CommandTimeout)
 	defer cancel()
 	log := b.log.With().Str("envelope", envID).Str("verb", string(cmd.Verb)).Str("channel", sc.ChannelID).Str("user", sc.UserID).Logger()
 	to := replyTo{responseURL: sc.ResponseURL, channel: sc.ChannelID, user: sc.UserID}
 
-	first, err := b.cfg.Claims.ClaimEnvelope(ctx, envID, time.Now())
-	if err != nil {
-		// Acting twice is safe (lock is idempotent); never acting is not.
-		log.Error().Err(err).Msg("could not record the envelope; running it anyway")
-	} else if !first {
-		log.Info().Msg("envelope already handled; ignoring the redelivery")
+	if !replay && !b.claim(ctx, log, envID, work{Kind: workSlash, Channel: sc.ChannelID, User: sc.UserID, Text: sc.Text,
+		ResponseURL: sc.ResponseURL, Received: received.UnixMilli()}) {
 		return
 	}
+	defer b.finish(log, envID)
 	start := time.Now()
+	progress := &commands.Progress{}
 	req := commands.Request{
-		Channel: b.channelKey(sc.ChannelID),
-		UserID:  sc.UserID,
-		Command: cmd,
+		Channel:  b.channelKey(sc.ChannelID),
+		UserID:   sc.UserID,
+		Command:  cmd,
+		Progress: progress,
 	}
 	var reply commands.Reply
 	if cmd.Verb == commands.VerbBind && cmd.Password == "" {
@@ -528,9 +506,9 @@ func (b *Bot) execute(envID string, sc slack.SlashCommand, cmd commands.Command,
 		b.commandDone(cmd.Verb, reply, received)
 		return
 	}
-	progress := b.progressLater(log, to)
+	note := b.progressLater(log, to, progress)
 	reply = b.svc.Execute(ctx, req)
-	progress.finish(func() { b.deliver(log, to, reply, false) })
+	note.finish(func() { b.deliver(log, to, reply, false) })
 	b.commandDone(cmd.Verb, reply, received)
 	log.Info().Dur("took", time.Since(start)).Str("visibility", reply.Visibility.String()).Msg("command handled")
 }

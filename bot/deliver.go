@@ -100,7 +100,7 @@ type progressNote struct {
 	timer *time.Timer
 }
 
-func (b *Bot) progressLater(log zerolog.Logger, to replyTo) *progressNote {
+func (b *Bot) progressLater(log zerolog.Logger, to replyTo, progress *commands.Progress) *progressNote {
 	p := &progressNote{}
 	p.timer = time.AfterFunc(b.cfg.ProgressAfter, func() {
 		defer func() { // a timer's goroutine is no handler's: guard it too
@@ -113,9 +113,7 @@ func (b *Bot) progressLater(log zerolog.Logger, to replyTo) *progressNote {
 		if p.done {
 			return
 		}
-		b.deliver(log, to, commands.Reply{
-			Text: ":hourglass: Still trying: the meeting service is slow to answer. You will see the outcome here.",
-		}, false)
+		b.deliver(log, to, commands.Reply{Text: commands.StillTrying(progress.Phase())}, false)
 	})
 	return p
 }

@@ -38,9 +38,11 @@ func TestBindLockAndConfirmOverSocketMode(t *testing.T) {
 		t.Fatalf("bind reply = %+v", m)
 	}
 
+	// The ack of a control says nothing: it cannot know yet whether U1 may
+	// lock, and nothing should suggest an action that may not happen.
 	id, ack := h.send(t, "C1", "U1", "lock")
-	if rt, text := payloadOf(t, ack.Payload); rt != "ephemeral" || text != ":hourglass_flowing_sand: Locking this channel's meeting…" {
-		t.Fatalf("lock ack = %s %q", rt, text)
+	if len(ack.Payload) != 0 {
+		t.Fatalf("lock ack carries %s, want no payload", ack.Payload)
 	}
 	msgs, err := h.slack.WaitMessages(h.ctx(t), id, 1)
 	if err != nil {
@@ -75,11 +77,13 @@ func TestUnlockByExplicitID(t *testing.T) {
 func TestAnAPIErrorCodeIsShownWithItsHint(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	// A meeting the API does not know can still be bound (it cannot be
-	// checked); locking it then fails with the vendor's code.
-	h.reply(t, "C1", "U1", "bind 100200300 654321")
+	// The meeting ends after it was bound: the lock fails with the
+	// vendor's code, plain words first.
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.meetings.SetState(meetingID, meetingapitest.Ended)
+	h.meetings.ExpireTokens()
 	m := h.reply(t, "C1", "U1", "lock")
-	want := ":warning: Could not lock meeting 100200300: MMC.111070005 (HTTP 400) - the meeting does not exist or has ended."
+	want := ":warning: Could not lock meeting 914083136: the meeting has ended (MMC.111072006, HTTP 400)."
 	if m.ResponseType != "in_channel" || m.Text != want {
 		t.Fatalf("reply = %s %q\nwant in_channel %q", m.ResponseType, m.Text, want)
 	}
@@ -102,7 +106,8 @@ func TestLockWithNoIDAndNothingBound(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	m := h.reply(t, "C1", "U1", "lock")
-	if m.ResponseType != "ephemeral" || !strings.Contains(m.Text, "No meeting is bound to this channel yet.") || !strings.Contains(m.Text, "/meeting bind ID PASSWORD") {
+	if m.ResponseType != "ephemeral" || !strings.Contains(m.Text, "No meeting is bound to this channel yet.") || !strings.Contains(m.Text, "/meeting bind ID") ||
+		strings.Contains(m.Text, "lock ID") {
 		t.Fatalf("reply = %+v", m)
 	}
 	if n := len(h.meetings.Calls()); n != 0 {
@@ -115,9 +120,19 @@ func TestAnUnauthorizedUserIsRefused(t *testing.T) {
 	h := newHarness(t)
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
 	h.meetings.ResetCalls()
-	m := h.reply(t, "C1", "U2", "lock")
+	id, ack := h.send(t, "C1", "U2", "lock")
+	// Nothing suggests an action that will not happen: no "Locking…" in
+	// the ack, and the refusal is the only message.
+	if len(ack.Payload) != 0 {
+		t.Fatalf("the ack of a command that will be refused says %s", ack.Payload)
+	}
+	m := h.outcome(t, id)
 	if m.ResponseType != "ephemeral" || !strings.Contains(m.Text, "Only this channel's controllers can lock meeting 914083136: <@U1>.") {
 		t.Fatalf("reply = %+v", m)
+	}
+	h.idle(t)
+	if msgs := h.slack.MessagesFor(id); len(msgs) != 1 {
+		t.Fatalf("a refused command got %d messages, want only the refusal: %+v", len(msgs), msgs)
 	}
 	if n := len(h.meetings.Calls()); n != 0 {
 		t.Fatalf("a refused command made %d meeting-API calls", n)
@@ -244,7 +259,7 @@ func TestShutdownLetsAnInFlightCommandFinish(t *testing.T) {
 
 func TestTheDrainIsBounded(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *bot.Config) { c.DrainTimeout = 100 * time.Millisecond })
+	h := newHarness(t, withBot(func(c *bot.Config) { c.DrainTimeout = 100 * time.Millisecond }))
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
 	h.meetings.SetLatency(time.Minute)
 	h.send(t, "C1", "U1", "lock")
@@ -351,7 +366,7 @@ func TestASlashCommandForAnotherNameIsAckedAndExplained(t *testing.T) {
 
 func TestASlowMeetingAPIGetsAStillTryingLineThenTheOutcome(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *bot.Config) { c.ProgressAfter = 50 * time.Millisecond })
+	h := newHarness(t, withBot(func(c *bot.Config) { c.ProgressAfter = 50 * time.Millisecond }))
 	// On a loaded machine the bind itself can take longer than 50 ms and
 	// get a progress line first: wait for its outcome, not that line, or
 	// the lock below runs before anything is bound.
@@ -376,7 +391,7 @@ func TestASlowMeetingAPIGetsAStillTryingLineThenTheOutcome(t *testing.T) {
 
 func TestAFastCommandGetsNoProgressLine(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *bot.Config) { c.ProgressAfter = 5 * time.Second })
+	h := newHarness(t, withBot(func(c *bot.Config) { c.ProgressAfter = 5 * time.Second }))
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
 	id, _ := h.send(t, "C1", "U1", "lock")
 	h.idle(t)
@@ -403,7 +418,8 @@ func TestMeetingAPIOutagesAreRetriedThenReportedWithTheLastCode(t *testing.T) {
 	// A longer outage ends in a clear message with the last code.
 	h.meetings.FailNext(meetingapitest.EndpointLock, 10, 503, "MMC.111072049")
 	m := h.reply(t, "C1", "U1", "unlock")
-	if m.ResponseType != "in_channel" || !strings.Contains(m.Text, "Could not unlock meeting 914083136: MMC.111072049 (HTTP 503)") {
+	if m.ResponseType != "in_channel" || !strings.HasPrefix(m.Text, ":warning: Could not unlock meeting 914083136: the meeting service") ||
+		!strings.HasSuffix(m.Text, "(MMC.111072049, HTTP 503).") {
 		t.Fatalf("after an outage: %q", m.Text)
 	}
 }
@@ -429,7 +445,7 @@ func TestWhenNothingCanPostInTheChannelTheUserIsToldDirectly(t *testing.T) {
 
 func TestACommandThatRunsOutOfTimeStillReportsItsOutcome(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *bot.Config) { c.CommandTimeout = time.Second })
+	h := newHarness(t, withBot(func(c *bot.Config) { c.CommandTimeout = time.Second }))
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
 	h.meetings.SetLatency(3 * time.Second)
 	m := h.reply(t, "C1", "U1", "lock")

@@ -18,24 +18,23 @@ import (
 
 // Handler kinds, as logged and as named by test hooks.
 const (
-	kindSlash      = "slash"
-	kindButton     = "button"
-	kindForm       = "form"
-	kindOther      = "other"
-	kindConnection = "connection"
+	kindSlash  = "slash"
+	kindButton = "button"
+	kindForm   = "form"
+	kindOther  = "other"
 )
 
 // inbound is one envelope being handled. It remembers whether the envelope
 // was acknowledged, so that a handler that fails halfway is still answered
 // exactly once.
 type inbound struct {
-	b      *Bot
-	client *socketmode.Client
-	id     string // "" for frames that are not envelopes (hello, disconnect)
-	acked  atomic.Bool
-	// received is when the handler got the envelope: acks and end-to-end
+	b    *Bot
+	sock *socket
+	id   string // "" for frames that are not envelopes (hello, disconnect)
+	// received is when the envelope's frame was read: acks and end-to-end
 	// times are measured from it.
 	received time.Time
+	acked    atomic.Bool
 }
 
 // ack acknowledges the envelope, once.
@@ -43,29 +42,44 @@ func (in *inbound) ack(payload any) {
 	if in.id == "" || !in.acked.CompareAndSwap(false, true) {
 		return
 	}
-	in.b.ack(in.client, in.id, payload)
+	if err := in.sock.ack(in.id, payload); err != nil {
+		in.b.log.Error().Err(err).Str("envelope", in.id).Msg("ack failed")
+	}
 	in.b.acked(in.received)
 }
 
-// guard runs h for one envelope so that nothing in it can take the
-// process down: slack-go runs every handler in its own goroutine, where a
-// panic would end the bot for every channel. A recovered panic is logged
-// (never the payload, which may hold a password or a response_url), the
-// envelope is still acknowledged, the person is told that something went
-// wrong, and the bot goes on with the next envelope.
-func (b *Bot) guard(kind string, h func(*socketmode.Event, *inbound)) socketmode.SocketmodeHandlerFunc {
-	return func(evt *socketmode.Event, client *socketmode.Client) {
-		in := &inbound{b: b, client: client, received: time.Now()}
-		if evt.Request != nil {
-			in.id = evt.Request.EnvelopeID
-		}
+// dispatch runs h for one envelope so that nothing in it can take the
+// process down: the check-and-ack part on the socket's reading goroutine,
+// the rest on a goroutine of its own, where a panic would otherwise end
+// the bot for every channel. A recovered panic is logged (never the
+// payload, which may hold a password or a response_url), the envelope is
+// still acknowledged, the person is told that something went wrong, and
+// the bot goes on with the next envelope.
+func (b *Bot) dispatch(s *socket, at time.Time, kind string, evt *socketmode.Event, h handler) {
+	in := &inbound{b: b, sock: s, received: at}
+	if evt.Request != nil {
+		in.id = evt.Request.EnvelopeID
+	}
+	then := func() (then func()) {
 		defer func() {
 			if v := recover(); v != nil {
-				b.recovered(kind, evt, in, v)
+				then = nil
+				b.recovered(kind, evt, in, v, true)
 			}
 		}()
-		h(evt, in)
+		return h(evt, in)
+	}()
+	if then == nil {
+		return
 	}
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				b.recovered(kind, evt, in, v, false)
+			}
+		}()
+		then()
+	}()
 }
 
 // logPanic records a recovered panic. A runtime error names no data
@@ -81,12 +95,12 @@ func (b *Bot) logPanic(log zerolog.Logger, v any) {
 	log.Error().Str("panic", what).Str("stack", string(debug.Stack())).Msg("a handler failed; answering the envelope and carrying on")
 }
 
-func (b *Bot) recovered(kind string, evt *socketmode.Event, in *inbound, v any) {
+// recovered answers an envelope whose handler panicked. On the reading
+// goroutine (onReader) only the ack is written there; telling the person
+// over HTTP happens on a goroutine of its own.
+func (b *Bot) recovered(kind string, evt *socketmode.Event, in *inbound, v any, onReader bool) {
 	log := b.log.With().Str("handler", kind).Str("envelope", in.id).Logger()
 	b.logPanic(log, v)
-	if kind == kindConnection {
-		return
-	}
 	defer func() {
 		if recover() != nil {
 			log.Error().Msg("telling the user about the failure failed too")
@@ -109,9 +123,23 @@ func (b *Bot) recovered(kind string, evt *socketmode.Event, in *inbound, v any) 
 	if kind == kindForm || kind == kindOther {
 		return // a form was answered in its ack; other envelopes have nobody to tell
 	}
-	if to := b.replyTargetOf(evt); to.reachable() {
+	to := b.replyTargetOf(evt)
+	if !to.reachable() {
+		return
+	}
+	tell := func() {
+		defer func() {
+			if recover() != nil {
+				log.Error().Msg("telling the user about the failure failed too")
+			}
+		}()
 		b.deliver(log, to, notice, false)
 	}
+	if onReader {
+		go tell()
+		return
+	}
+	tell()
 }
 
 // replyTargetOf finds where a notice about evt may go, using only fields
@@ -126,10 +154,10 @@ func (b *Bot) replyTargetOf(evt *socketmode.Event) replyTo {
 	return replyTo{}
 }
 
-// answerUnreadable acknowledges an envelope that slack-go could not decode
-// (a field of the wrong type, say), which no handler would otherwise
-// answer, and tells the person if the envelope says how.
-func (b *Bot) answerUnreadable(client *socketmode.Client, bad *socketmode.ErrorBadMessage) {
+// answerUnreadable acknowledges an envelope that could not be decoded into
+// slack-go's types (a field of the wrong type, say), which no handler
+// would otherwise answer, and tells the person if the envelope says how.
+func (b *Bot) answerUnreadable(sock *socket, bad *socketmode.ErrorBadMessage) (then func()) {
 	b.malformed.Add(1)
 	var env struct {
 		EnvelopeID string          `json:"envelope_id"`
@@ -138,11 +166,11 @@ func (b *Bot) answerUnreadable(client *socketmode.Client, bad *socketmode.ErrorB
 	}
 	if json.Unmarshal(bad.Message, &env) != nil || env.EnvelopeID == "" || len(env.EnvelopeID) > 128 {
 		b.log.Warn().Msg("an unreadable frame from Slack without an envelope ID; ignored")
-		return
+		return nil
 	}
 	log := b.log.With().Str("envelope", env.EnvelopeID).Str("type", env.Type).Logger()
 	log.Warn().Str("error", unreadableReason(bad.Cause)).Msg("Slack sent an envelope meetingbot could not read; acknowledged, nothing done")
-	in := &inbound{b: b, client: client, id: env.EnvelopeID}
+	in := &inbound{b: b, sock: sock, id: env.EnvelopeID, received: time.Now()}
 	fields := map[string]json.RawMessage{}
 	_ = json.Unmarshal(env.Payload, &fields) // whatever can be read of it
 	field := func(name string) string {
@@ -160,10 +188,13 @@ func (b *Bot) answerUnreadable(client *socketmode.Client, bad *socketmode.ErrorB
 		in.ack(formError("meetingbot could not read this form as Slack sent it. Close it and run the command again."))
 	default:
 		in.ack(nil)
-		if env.Type == "interactive" && b.trustedResponseURL(field("response_url")) {
-			b.deliver(log, replyTo{responseURL: field("response_url")}, commands.Reply{Visibility: commands.Ephemeral, Text: unreadable}, false)
+		if u := field("response_url"); env.Type == "interactive" && b.trustedResponseURL(u) {
+			return func() {
+				b.deliver(log, replyTo{responseURL: u}, commands.Reply{Visibility: commands.Ephemeral, Text: unreadable}, false)
+			}
 		}
 	}
+	return nil
 }
 
 // unreadableReason describes a decoding error by where it happened and

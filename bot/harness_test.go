@@ -17,6 +17,8 @@ import (
 	"github.com/meetingbot/meetingbot/meetingapi"
 	"github.com/meetingbot/meetingbot/meetingapi/meetingapitest"
 	"github.com/meetingbot/meetingbot/store"
+	"github.com/meetingbot/meetingbot/store/claimstore"
+	_ "github.com/meetingbot/meetingbot/store/sqlite"
 )
 
 const (
@@ -52,13 +54,30 @@ type harness struct {
 	key      store.Key
 	logs     *syncBuffer
 
-	store  *store.SQLite
+	store  *store.Store
 	bot    *bot.Bot
 	cancel context.CancelFunc
 	done   chan error
 }
 
-type harnessOption func(*bot.Config)
+// harnessOption changes how the harness builds the bot or the service.
+type harnessOption func(*harnessConfig)
+
+type harnessConfig struct {
+	bot     *bot.Config
+	service *commands.Config
+}
+
+// withBot changes the bot's configuration.
+func withBot(f func(*bot.Config)) harnessOption {
+	return func(c *harnessConfig) { f(c.bot) }
+}
+
+// withoutRateLimits lets one person send as many commands as a load test
+// needs.
+func withoutRateLimits() harnessOption {
+	return func(c *harnessConfig) { c.service.Limits.Off = true }
+}
 
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
@@ -68,6 +87,12 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 // newHarnessWithSlack is newHarness with options for the fake Slack.
 func newHarnessWithSlack(t testing.TB, slackOpts []slacktest.Option, opts ...harnessOption) *harness {
 	t.Helper()
+	return newHarnessOn(t, filepath.Join(t.TempDir(), "meetingbot.db"), slackOpts, opts...)
+}
+
+// newHarnessOn is newHarness with its state in db (a MEETINGBOT_DB value).
+func newHarnessOn(t testing.TB, db string, slackOpts []slacktest.Option, opts ...harnessOption) *harness {
+	t.Helper()
 	key, err := store.NewRandomKey()
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +100,7 @@ func newHarnessWithSlack(t testing.TB, slackOpts []slacktest.Option, opts ...har
 	h := &harness{
 		slack:    slacktest.New(append([]slacktest.Option{slacktest.WithPingInterval(time.Second)}, slackOpts...)...),
 		meetings: meetingapitest.NewServer(),
-		dbPath:   filepath.Join(t.TempDir(), "meetingbot.db"),
+		dbPath:   db,
 		key:      key,
 		logs:     &syncBuffer{},
 	}
@@ -90,7 +115,7 @@ func newHarnessWithSlack(t testing.TB, slackOpts []slacktest.Option, opts ...har
 func (h *harness) start(t testing.TB, opts ...harnessOption) {
 	t.Helper()
 	log := zerolog.New(h.logs).Level(zerolog.DebugLevel)
-	st, err := store.OpenSQLite(context.Background(), h.dbPath, h.key)
+	st, err := store.Open(context.Background(), h.dbPath, h.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,17 +123,19 @@ func (h *harness) start(t testing.TB, opts ...harnessOption) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := commands.New(commands.Config{Meetings: client, Store: st, Admins: []string{admin}, Logger: log})
+	svcCfg := commands.Config{Meetings: client, Store: st, Admins: []string{admin}, Logger: log}
+	cfg := bot.Config{
+		AppToken: h.slack.AppToken(), BotToken: h.slack.BotToken(), APIURL: h.slack.APIURL(),
+		Claims: claimstore.New(st), Logger: log, PingInterval: 5 * time.Second,
+	}
+	for _, o := range opts {
+		o(&harnessConfig{bot: &cfg, service: &svcCfg})
+	}
+	svc, err := commands.New(svcCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := bot.Config{
-		AppToken: h.slack.AppToken(), BotToken: h.slack.BotToken(), APIURL: h.slack.APIURL(),
-		Service: svc, Claims: st, Logger: log, PingInterval: 5 * time.Second,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg.Service = svc
 	b, err := bot.New(cfg)
 	if err != nil {
 		t.Fatal(err)

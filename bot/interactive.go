@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"time"
 	"unicode"
@@ -97,12 +96,18 @@ func (b *Bot) openBindModal(ctx context.Context, sc slack.SlashCommand, req comm
 }
 
 // onViewSubmission handles the bind form. Its answer travels in the ack:
-// an error on the password field keeps the form open.
-func (b *Bot) onViewSubmission(evt *socketmode.Event, in *inbound) {
-	b.testPoint(kindForm)
+// an error on the password field keeps the form open. Checking the
+// password takes a call to the meeting service, so all of it runs off the
+// socket's reading goroutine.
+func (b *Bot) onViewSubmission(evt *socketmode.Event, in *inbound) (then func()) {
 	if in.id == "" {
-		return
+		return nil
 	}
+	return func() { b.submitBindForm(evt, in) }
+}
+
+func (b *Bot) submitBindForm(evt *socketmode.Event, in *inbound) {
+	b.testPoint(kindForm)
 	cb, ok := evt.Data.(slack.InteractionCallback)
 	if !ok {
 		in.ack(nil)
@@ -138,13 +143,13 @@ func (b *Bot) onViewSubmission(evt *socketmode.Event, in *inbound) {
 		b.deliver(log, form.to, refusal, false)
 		return
 	}
-	reply, rejected := b.svc.Bind(ctx, channel, form.user, form.id, domain.Password(form.password))
-	if rejected {
-		in.ack(formError("That host password was not accepted. Check it and try again."))
+	res := b.svc.Bind(ctx, channel, form.user, form.id, domain.Password(form.password))
+	if res.FieldProblem != "" {
+		in.ack(formError(res.FieldProblem))
 		return
 	}
 	in.ack(nil) // closes the form
-	b.deliver(log, form.to, reply, false)
+	b.deliver(log, form.to, res.Reply, false)
 	log.Info().Msg("bind form handled")
 }
 
@@ -160,25 +165,32 @@ func passwordProblem(pw string) string {
 	return ""
 }
 
-// onBlockAction handles the Lock and Unlock buttons: the same use case,
-// under the clicker's own identity and authorization.
-func (b *Bot) onBlockAction(evt *socketmode.Event, in *inbound) {
+// onBlockAction handles every button: the command it stands for, under
+// the clicker's own identity and authorization.
+func (b *Bot) onBlockAction(evt *socketmode.Event, in *inbound) (then func()) {
 	b.testPoint(kindButton)
 	if in.id == "" {
-		return
+		return nil
 	}
 	in.ack(nil)
 	cb, ok := evt.Data.(slack.InteractionCallback)
 	if !ok || b.seen.add(in.id, time.Now()) || !b.track() {
-		return
+		return nil
 	}
-	defer b.untrack()
-	runtime.Gosched() // let the ack go out first, as for slash commands
+	defer b.untrackUnlessHandedOn(&then)
+	return func() {
+		defer b.untrack()
+		b.click(in, cb)
+	}
+}
+
+// click runs a button click after its ack.
+func (b *Bot) click(in *inbound, cb slack.InteractionCallback) {
 	to := b.replyTargetOfInteraction(cb)
 	c, problem := b.readClick(cb)
-	log := b.log.With().Str("envelope", in.id).Str("verb", string(c.verb)).Str("channel", to.channel).Str("user", to.user).Str("via", "button").Logger()
 	if problem != "" {
 		b.malformed.Add(1)
+		log := b.log.With().Str("envelope", in.id).Str("channel", to.channel).Str("user", to.user).Str("via", "button").Logger()
 		log.Warn().Str("field", problem).Msg("button click with a missing or invalid field; nothing done")
 		if !to.reachable() {
 			return // nobody Slack named can be told
@@ -187,15 +199,36 @@ func (b *Bot) onBlockAction(evt *socketmode.Event, in *inbound) {
 			Text: ":x: That button is not valid any more, so nothing was done. Use `" + b.command + " status`."}, false)
 		return
 	}
+	b.runClick(in.id, c, to, in.received, false)
+}
+
+// runClick runs a checked click: claim it, run it, answer (replacing the
+// message that held the button when the answer is the meeting's new state),
+// and mark it answered.
+func (b *Bot) runClick(envID string, c click, to replyTo, received time.Time, replay bool) {
+	verb := c.cmd.Verb
+	log := b.log.With().Str("envelope", envID).Str("verb", string(verb)).Str("channel", c.channel).Str("user", c.user).Str("via", "button").Logger()
 	ctx, cancel := context.WithTimeout(b.work, b.cfg.CommandTimeout)
 	defer cancel()
+	if !replay && !b.claim(ctx, log, envID, work{Kind: workButton, Channel: c.channel, User: c.user, ActionID: c.actionID, Value: c.value,
+		ResponseURL: to.responseURL, Received: received.UnixMilli()}) {
+		return
+	}
+	defer b.finish(log, envID)
+	progress := &commands.Progress{}
+	note := b.progressLater(log, to, progress)
 	reply := b.svc.Execute(ctx, commands.Request{
 		Channel:    b.channelKey(c.channel),
 		UserID:     c.user,
-		Command:    commands.Command{Verb: c.verb, ConferenceID: c.id},
+		Command:    c.cmd,
 		FromButton: true,
+		Progress:   progress,
 	})
-	b.deliver(log, to, reply, reply.StateChange)
-	b.commandDone(c.verb, reply, in.received)
+	// A new state replaces the message whose button was clicked, so the
+	// channel shows the meeting as it is, and who set it; a button on an
+	// ephemeral message (a list of people) answers in the channel instead.
+	replace := reply.StateChange && reply.Visibility == commands.InChannel && commands.ReplacesMessage(c.actionID)
+	note.finish(func() { b.deliver(log, to, reply, replace) })
+	b.commandDone(verb, reply, received)
 	log.Info().Str("visibility", reply.Visibility.String()).Msg("button handled")
 }

@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"strings"
 	"time"
 
 	"github.com/meetingbot/meetingbot/commands"
@@ -70,23 +69,12 @@ func verbLabel(v commands.Verb) string {
 	return string(v)
 }
 
-// outcome classifies a reply for the commands metric. Replies carry no
-// outcome of their own yet, so it is read from how the commands package
-// words them: the leading emoji says the kind of answer, and a reply that
-// quotes the vendor's "(HTTP nnn)" reports the meeting API's answer. This
-// function is the one place to change once replies state their outcome.
+// outcome is a reply's outcome as a metric label.
 func outcome(r commands.Reply) string {
-	switch {
-	case strings.HasPrefix(r.Text, ":no_entry:"):
-		return outcomeRefused
-	case strings.HasPrefix(r.Text, ":grey_question:"):
-		return outcomeUsage
-	case strings.HasPrefix(r.Text, ":warning:"), strings.Contains(r.PlainText(), "(HTTP "):
-		return outcomeAPIError
-	case strings.HasPrefix(r.Text, ":x:"):
-		return outcomeError
+	if r.Outcome == "" {
+		return outcomeOK
 	}
-	return outcomeOK
+	return string(r.Outcome)
 }
 
 // answeredInAck records a command answered by its acknowledgement alone

@@ -31,8 +31,8 @@ import (
 //     accepted too, with its scheme, so a fake Slack or a proxy in front of
 //     Slack works. A response_url pointing anywhere else is never posted to.
 //   - trigger_id: up to 256 printable ASCII characters without spaces.
-//   - buttons: exactly one action, a known action_id, a conference ID as
-//     its value.
+//   - buttons: exactly one action, a known action_id, and the value
+//     meetingbot put there (commands.ButtonCommand).
 //   - the bind form: private_metadata of at most 3,000 characters (Slack's
 //     limit) in the form meetingbot wrote, and a state with the password.
 
@@ -119,16 +119,18 @@ func (b *Bot) slashProblem(sc slack.SlashCommand) string {
 	return ""
 }
 
-// click is a Lock or Unlock button click that passed the checks.
+// click is a button click that passed the checks.
 type click struct {
-	verb    commands.Verb
-	id      domain.ConferenceID
-	channel string
-	user    string
+	cmd      commands.Command
+	actionID string
+	value    string
+	channel  string
+	user     string
 }
 
 // readClick checks a block_actions payload and names the first field
-// that fails, if one does.
+// that fails, if one does. What the button does is read by
+// commands.ButtonCommand, the one place that knows the buttons' values.
 func (b *Bot) readClick(cb slack.InteractionCallback) (click, string) {
 	channel := cmp.Or(cb.Channel.ID, cb.Container.ChannelID)
 	switch {
@@ -150,21 +152,11 @@ func (b *Bot) readClick(cb slack.InteractionCallback) (click, string) {
 		return click{}, "response_url"
 	}
 	a := cb.ActionCallback.BlockActions[0]
-	c := click{channel: channel, user: cb.User.ID}
-	switch a.ActionID {
-	case commands.ActionLock:
-		c.verb = commands.VerbLock
-	case commands.ActionUnlock:
-		c.verb = commands.VerbUnlock
-	default:
-		return click{}, "actions[0].action_id"
+	cmd, ok := commands.ButtonCommand(a.ActionID, a.Value)
+	if !ok {
+		return click{}, "actions[0]"
 	}
-	id, err := domain.ParseConferenceID(a.Value)
-	if err != nil {
-		return click{}, "actions[0].value"
-	}
-	c.id = id
-	return c, ""
+	return click{cmd: cmd, actionID: a.ActionID, value: a.Value, channel: channel, user: cb.User.ID}, ""
 }
 
 // bindForm is a bind form submission that passed the checks.

@@ -17,6 +17,10 @@ import (
 func streamThroughFaults(t *testing.T, h *harness, total int, faults ...func() bool) (lost, duplicated, applied int) {
 	t.Helper()
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	// Each sender alternates lock and unlock, and the meeting service takes
+	// a few milliseconds, so commands are neither folded into one another
+	// (identical commands in flight are) nor over before faults happen.
+	h.meetings.SetLatency(3 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if err := h.slack.WaitConnections(ctx, 2); err != nil {
@@ -27,10 +31,14 @@ func streamThroughFaults(t *testing.T, h *harness, total int, faults ...func() b
 	var mu sync.Mutex
 	var ids []string
 	var wg sync.WaitGroup
-	for range 8 {
+	for sender := range 8 {
 		wg.Go(func() {
-			for sent.Add(1) <= int64(total) {
-				id, err := h.slack.SendSlashCommand(ctx, slacktest.SlashCommand{ChannelID: "C1", UserID: "U1", Text: "lock"})
+			for n := sender; sent.Add(1) <= int64(total); n++ {
+				text := "lock"
+				if n%2 == 1 {
+					text = "unlock"
+				}
+				id, err := h.slack.SendSlashCommand(ctx, slacktest.SlashCommand{ChannelID: "C1", UserID: "U1", Text: text})
 				if err != nil {
 					t.Errorf("send: %v", err)
 					return
@@ -80,7 +88,7 @@ func streamThroughFaults(t *testing.T, h *harness, total int, faults ...func() b
 // nothing, even though slack-go closes the old socket before opening the new.
 func TestRoutineRefreshesDuringAStreamLoseNothing(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	h := newHarness(t, withoutRateLimits())
 	lost, dup, applied := streamThroughFaults(t, h, 500, func() bool { return h.slack.SendDisconnectOne("refresh_requested") })
 	if applied < 3 {
 		t.Fatalf("only %d refreshes happened during the stream; the test proved little", applied)
@@ -97,7 +105,7 @@ func TestRoutineRefreshesDuringAStreamLoseNothing(t *testing.T) {
 // command is still acted on exactly once.
 func TestAbruptClosesAndWarningsWithRedeliveryLoseAndDuplicateNothing(t *testing.T) {
 	t.Parallel()
-	h := newHarnessWithSlack(t, []slacktest.Option{slacktest.WithRedeliverUnacked()})
+	h := newHarnessWithSlack(t, []slacktest.Option{slacktest.WithRedeliverUnacked()}, withoutRateLimits())
 	lost, dup, applied := streamThroughFaults(t, h, 500,
 		h.slack.DropOneConnection,
 		func() bool { return h.slack.SendDisconnectOne("warning") },

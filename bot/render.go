@@ -2,6 +2,7 @@ package bot
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -25,40 +26,77 @@ const (
 // Render turns a reply into Block Kit and its plain-text fallback, with the
 // same words in both.
 func Render(r commands.Reply) ([]slack.Block, string) {
-	var blocks []slack.Block
-	blocks = append(blocks, section(r.Text))
+	reserved := 0 // blocks after the details: the rows, the note, the buttons
+	for _, row := range r.Rows {
+		reserved++
+		if len(row.Actions) > 0 {
+			reserved++
+		}
+	}
+	if r.Note != "" {
+		reserved++
+	}
+	if len(r.Actions) > 0 {
+		reserved++
+	}
+	reserved = min(reserved, maxBlocks-2)
+	blocks := []slack.Block{section(r.Text)}
 	for _, chunk := range chunkLines(r.Details, maxSectionText) {
-		if len(blocks) >= maxBlocks-2 {
+		if len(blocks) >= maxBlocks-reserved-1 {
 			break
 		}
 		blocks = append(blocks, section(chunk))
+	}
+	for i, row := range r.Rows {
+		need := 1
+		if len(row.Actions) > 0 {
+			need = 2
+		}
+		if len(blocks)+need > maxBlocks-btoi(r.Note != "")-btoi(len(r.Actions) > 0) {
+			break
+		}
+		blocks = append(blocks, section(row.Text))
+		if len(row.Actions) > 0 {
+			blocks = append(blocks, slack.NewActionBlock(fmt.Sprintf("row_%d", i+1), buttons(row.Actions)...))
+		}
 	}
 	if r.Note != "" {
 		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, truncate(r.Note, maxContextText), false, false)))
 	}
 	if len(r.Actions) > 0 {
-		var elems []slack.BlockElement
-		for _, a := range r.Actions {
-			btn := slack.NewButtonBlockElement(a.ID, a.Value, slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Label, maxButtonText), true, false))
-			if a.Danger {
-				btn.Style = slack.StyleDanger
-			}
-			if a.Confirm != nil {
-				btn.Confirm = slack.NewConfirmationBlockObject(
-					slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.Title, false, false),
-					slack.NewTextBlockObject(slack.MarkdownType, a.Confirm.Text, false, false),
-					slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.Yes, false, false),
-					slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.No, false, false),
-				)
-				if a.Danger {
-					btn.Confirm.Style = slack.StyleDanger
-				}
-			}
-			elems = append(elems, btn)
-		}
-		blocks = append(blocks, slack.NewActionBlock("meeting_actions", elems...))
+		blocks = append(blocks, slack.NewActionBlock("meeting_actions", buttons(r.Actions)...))
 	}
 	return blocks, truncate(r.PlainText(), maxFallback)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func buttons(actions []commands.Action) []slack.BlockElement {
+	var elems []slack.BlockElement
+	for _, a := range actions {
+		btn := slack.NewButtonBlockElement(a.ID, a.Value, slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Label, maxButtonText), true, false))
+		if a.Danger {
+			btn.Style = slack.StyleDanger
+		}
+		if a.Confirm != nil {
+			btn.Confirm = slack.NewConfirmationBlockObject(
+				slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.Title, false, false),
+				slack.NewTextBlockObject(slack.MarkdownType, a.Confirm.Text, false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.Yes, false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, a.Confirm.No, false, false),
+			)
+			if a.Danger {
+				btn.Confirm.Style = slack.StyleDanger
+			}
+		}
+		elems = append(elems, btn)
+	}
+	return elems
 }
 
 func section(text string) *slack.SectionBlock {
@@ -117,14 +155,16 @@ func responseType(v commands.Visibility) string {
 }
 
 // ackPayload renders a reply for an acknowledgement, keeping it under the
-// size Slack accepts: if the blocks would not fit, the text alone goes.
-func ackPayload(r commands.Reply) messagePayload {
+// size Slack accepts: if the blocks would not fit, the text alone goes. It
+// returns the payload marshalled, as the ack sends it.
+func ackPayload(r commands.Reply) json.RawMessage {
 	blocks, text := Render(r)
 	p := messagePayload{ResponseType: responseType(r.Visibility), Text: text, Blocks: blocks}
 	if b, err := json.Marshal(p); err == nil && len(b) <= maxAckBytes {
-		return p
+		return b
 	}
 	p.Blocks = nil
 	p.Text = truncate(text, maxAckBytes/8)
-	return p
+	b, _ := json.Marshal(p) // text alone always marshals
+	return b
 }

@@ -16,28 +16,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// layouts are the reply shapes the bot sends. Each one's Block Kit is locked
-// by testdata/<name>.golden.json, so a change to a message shows in review.
-var layouts = map[string]commands.Reply{
-	"lock_confirmation":   commands.Confirmation("914083136", "U123", true),
-	"unlock_confirmation": commands.Confirmation("914083136", "U123", false),
-	"api_error": {Visibility: commands.InChannel,
-		Text: ":warning: Could not lock meeting 914083136: MMC.111070005 (HTTP 400) - the meeting does not exist or has ended."},
-	"progress": {Text: ":hourglass_flowing_sand: Locking meeting 914083136…"},
-	"help":     commands.Help("/meeting"),
-	"usage_error": func() commands.Reply {
-		_, err := commands.Parse("lock 12")
-		return commands.UsageReply("/meeting", err)
-	}(),
-	"refusal": {Text: ":no_entry: Only this channel's controllers can lock meeting 914083136: <@U1>.",
-		Details: []string{"meetingbot admins can too: <@U0ADMIN>.", "Ask a controller to run `/meeting grant @you`."}},
-	"status": {Text: ":information_source: Meeting 914083136 was bound to this channel by <@U1> on 2026-11-26 14:02 UTC.",
-		Details: []string{"Control token: valid until 14:32 UTC.", "Lock state: locked by <@U1> at 2026-11-26 14:05 UTC.", "Controllers: <@U1>, <@U2>."},
-		Note:    commands.StatusNote},
-	"history": {Text: ":scroll: The last 2 actions in this channel, newest first:",
-		Details: []string{"2026-11-26 14:05 UTC <@U1> lock 914083136: ok", "2026-11-26 14:04 UTC <@U2> lock 914083136: refused"}},
-}
-
 func TestGoldenBindForm(t *testing.T) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -66,40 +44,52 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func TestGoldenLayouts(t *testing.T) {
-	for name, reply := range layouts {
+// Every kind of reply the commands package gives, rendered, is locked by
+// testdata/<name>.golden.json, so a change to a message shows in review.
+func TestGoldenReplies(t *testing.T) {
+	for _, name := range sortedKeys(replyScenarios) {
+		sc := replyScenarios[name]
 		t.Run(name, func(t *testing.T) {
-			blocks, text := Render(reply)
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(map[string]any{"text": text, "response_type": responseType(reply.Visibility), "blocks": blocks}); err != nil {
-				t.Fatal(err)
-			}
-			golden(t, name, buf.Bytes())
+			t.Parallel()
+			w := newReplyWorld(t, sc.opts...)
+			golden(t, name, w.stable(renderJSON(t, sc.reply(w))))
 		})
+	}
+}
+
+// Every golden file belongs to a scenario (or the bind form).
+func TestNoStaleGoldens(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".golden.json")
+		if _, ok := replyScenarios[name]; !ok && name != "bind_modal" {
+			t.Errorf("%s matches no reply: remove it", f)
+		}
 	}
 }
 
 // The words in the blocks are the words of the text fallback.
 func TestBlocksSayWhatTheFallbackSays(t *testing.T) {
-	t.Parallel()
-	for name, reply := range layouts {
-		blocks, text := Render(reply)
-		raw, _ := json.Marshal(blocks)
-		var decoded []struct {
-			Text     *struct{ Text string } `json:"text"`
-			Type     string                 `json:"type"`
-			Elements []struct {
-				Text any `json:"text"`
-			} `json:"elements"`
+	replies := goldenReplies(t)
+	for _, name := range sortedKeys(replies) {
+		var msg struct {
+			Text   string `json:"text"`
+			Blocks []struct {
+				Text     *struct{ Text string } `json:"text"`
+				Type     string                 `json:"type"`
+				Elements []struct {
+					Text any `json:"text"`
+				} `json:"elements"`
+			} `json:"blocks"`
 		}
-		if err := json.Unmarshal(raw, &decoded); err != nil {
-			t.Fatal(err)
+		if err := json.Unmarshal(replies[name], &msg); err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
 		var words []string
-		for _, b := range decoded {
+		for _, b := range msg.Blocks {
 			if b.Text != nil {
 				words = append(words, b.Text.Text)
 			}
@@ -112,8 +102,104 @@ func TestBlocksSayWhatTheFallbackSays(t *testing.T) {
 				}
 			}
 		}
-		if got := strings.Join(words, "\n"); got != text {
-			t.Errorf("%s: blocks say %q, fallback says %q", name, got, text)
+		if got := strings.Join(words, "\n"); got != msg.Text {
+			t.Errorf("%s: blocks say %q, fallback says %q", name, got, msg.Text)
+		}
+	}
+}
+
+// Slack refuses a message beyond its Block Kit limits; every real reply
+// stays within them.
+func TestRealRepliesKeepSlackLimits(t *testing.T) {
+	replies := goldenReplies(t)
+	for _, name := range sortedKeys(replies) {
+		raw := replies[name]
+		var msg struct {
+			Text   string `json:"text"`
+			Blocks []struct {
+				Type     string `json:"type"`
+				BlockID  string `json:"block_id"`
+				Text     *struct{ Text string }
+				Elements []struct {
+					Type     string `json:"type"`
+					ActionID string `json:"action_id"`
+					Value    string `json:"value"`
+					Text     json.RawMessage
+					Confirm  *struct {
+						Title, Text, Confirm, Deny struct{ Text string }
+					} `json:"confirm"`
+				} `json:"elements"`
+			} `json:"blocks"`
+		}
+		if err := json.Unmarshal(raw, &msg); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		fail := func(format string, args ...any) { t.Errorf("%s: "+format, append([]any{name}, args...)...) }
+		if n := len(msg.Blocks); n == 0 || n > 50 {
+			fail("%d blocks", n)
+		}
+		if n := utf8.RuneCountInString(msg.Text); n == 0 || n > maxFallback {
+			fail("fallback of %d characters", n)
+		}
+		blockIDs := map[string]bool{}
+		for i, b := range msg.Blocks {
+			if b.BlockID != "" {
+				if blockIDs[b.BlockID] {
+					fail("block_id %q twice", b.BlockID)
+				}
+				blockIDs[b.BlockID] = true
+			}
+			switch b.Type {
+			case "section":
+				if b.Text == nil || utf8.RuneCountInString(b.Text.Text) > 3000 || strings.TrimSpace(b.Text.Text) == "" {
+					fail("block %d: a section must have 1 to 3000 characters", i)
+				}
+			case "context":
+				if len(b.Elements) == 0 || len(b.Elements) > 10 {
+					fail("block %d: %d context elements", i, len(b.Elements))
+				}
+			case "actions":
+				if len(b.Elements) == 0 || len(b.Elements) > 25 {
+					fail("block %d: %d elements in an actions block", i, len(b.Elements))
+				}
+				actionIDs := map[string]bool{}
+				for _, e := range b.Elements {
+					var label struct{ Text string }
+					_ = json.Unmarshal(e.Text, &label)
+					switch {
+					case e.Type != "button":
+						fail("block %d: a %s in an actions block", i, e.Type)
+					case actionIDs[e.ActionID]:
+						fail("block %d: action_id %q twice", i, e.ActionID)
+					case e.ActionID == "" || len(e.ActionID) > 255:
+						fail("block %d: action_id %q", i, e.ActionID)
+					case len(e.Value) > 2000:
+						fail("block %d: a button value of %d characters", i, len(e.Value))
+					case label.Text == "" || utf8.RuneCountInString(label.Text) > 75:
+						fail("block %d: button text %q", i, label.Text)
+					}
+					actionIDs[e.ActionID] = true
+					if _, ok := commands.ButtonCommand(e.ActionID, e.Value); !ok {
+						fail("block %d: the bot cannot read back its own button %s %q", i, e.ActionID, e.Value)
+					}
+					if c := e.Confirm; c != nil && (utf8.RuneCountInString(c.Title.Text) > 100 || utf8.RuneCountInString(c.Text.Text) > 300 ||
+						utf8.RuneCountInString(c.Confirm.Text) > 30 || utf8.RuneCountInString(c.Deny.Text) > 30) {
+						fail("block %d: a confirm dialog beyond Slack's limits: %+v", i, *c)
+					}
+				}
+			default:
+				fail("block %d: type %q", i, b.Type)
+			}
+		}
+		// A full phone number never reaches Slack, and no vendor markup is
+		// obeyed.
+		for _, leak := range []string{"7777 2468", "8765 4321", "7946 0958", "<!channel>", "<!here>", "<@U999>"} {
+			if strings.Contains(string(raw), leak) {
+				fail("holds %q", leak)
+			}
+		}
+		if strings.Contains(string(raw), goldenPassword) || strings.Contains(string(raw), "654321") {
+			fail("holds a host password")
 		}
 	}
 }

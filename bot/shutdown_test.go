@@ -35,7 +35,7 @@ func TestAHangingResponseURLStillGetsTheReplyThroughTheWebAPI(t *testing.T) {
 func TestShutdownIsBoundedWhileAReplyHangs(t *testing.T) {
 	t.Parallel()
 	const drain = time.Second
-	h := newHarness(t, func(c *bot.Config) { c.DrainTimeout = drain })
+	h := newHarness(t, withBot(func(c *bot.Config) { c.DrainTimeout = drain }))
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
 	h.idle(t)
 	h.slack.HangResponseURL(10)
@@ -56,11 +56,11 @@ func TestShutdownIsBoundedWhileAReplyHangs(t *testing.T) {
 func TestShutdownCancelsAStuckCommandAndStillReportsIt(t *testing.T) {
 	t.Parallel()
 	const drain = time.Second
-	h := newHarness(t, func(c *bot.Config) {
+	h := newHarness(t, withBot(func(c *bot.Config) {
 		c.DrainTimeout = drain
 		c.ShutdownGrace = 8 * time.Second
 		c.Delivery.ResponseURL = 500 * time.Millisecond
-	})
+	}))
 	h.reply(t, "C1", "U1", "bind 914083136 "+password)
 	h.idle(t)
 	h.slack.HangResponseURL(10)

@@ -13,6 +13,7 @@ import (
 	"github.com/meetingbot/meetingbot/commands"
 	"github.com/meetingbot/meetingbot/meetingapi"
 	"github.com/meetingbot/meetingbot/store"
+	"github.com/meetingbot/meetingbot/store/claimstore"
 )
 
 // click sends a button click and returns the outcome posted for it.
@@ -123,7 +124,7 @@ func TestARefusedBotTokenStopsRunWithAClearError(t *testing.T) {
 	t.Parallel()
 	fake := slacktest.New(slacktest.WithBotToken("xoxb-the-right-one"))
 	t.Cleanup(fake.Close)
-	st, err := store.OpenSQLite(t.Context(), t.TempDir()+"/db", mustKey(t))
+	st, err := store.Open(t.Context(), t.TempDir()+"/db", mustKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestARefusedBotTokenStopsRunWithAClearError(t *testing.T) {
 		t.Fatal(err)
 	}
 	const wrong = "xoxb-a-wrong-secret-token"
-	b, err := bot.New(bot.Config{AppToken: fake.AppToken(), BotToken: wrong, APIURL: fake.APIURL(), Service: svc, Claims: st, Logger: zerolog.Nop()})
+	b, err := bot.New(bot.Config{AppToken: fake.AppToken(), BotToken: wrong, APIURL: fake.APIURL(), Service: svc, Claims: claimstore.New(st), Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,21 +11,104 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/meetingbot/meetingbot/domain"
 	"github.com/meetingbot/meetingbot/meetingapi"
 	"github.com/meetingbot/meetingbot/store"
 )
 
 // Meetings is the part of the meeting API the use cases need.
 type Meetings interface {
-	ControlToken(ctx context.Context, id meetingapi.ConferenceID, pw meetingapi.Password) (meetingapi.ControlToken, error)
-	KeepAlive(ctx context.Context, id meetingapi.ConferenceID, tok meetingapi.Token) (meetingapi.ControlToken, error)
-	SetLock(ctx context.Context, id meetingapi.ConferenceID, tok meetingapi.Token, locked bool) error
+	ControlToken(ctx context.Context, id domain.ConferenceID, pw domain.Password) (meetingapi.ControlToken, error)
+	KeepAlive(ctx context.Context, id domain.ConferenceID, tok domain.Token) (meetingapi.ControlToken, error)
+	SetLock(ctx context.Context, id domain.ConferenceID, tok domain.Token, locked bool) error
+	RealTimeInfo(ctx context.Context, id domain.ConferenceID, tok domain.Token) (meetingapi.RealTimeInfo, error)
+	HangUp(ctx context.Context, id domain.ConferenceID, tok domain.Token, pids ...string) error
+	MuteAll(ctx context.Context, id domain.ConferenceID, tok domain.Token, mute, allowUnmuteByOneself bool) error
+	MuteParticipant(ctx context.Context, id domain.ConferenceID, tok domain.Token, pid string, mute bool) error
+	MoveToWaitingRoom(ctx context.Context, id domain.ConferenceID, tok domain.Token, pids ...string) error
+	SetCallInRestriction(ctx context.Context, id domain.ConferenceID, tok domain.Token, r meetingapi.Restriction) error
+	Stop(ctx context.Context, id domain.ConferenceID, tok domain.Token) error
+	Prolong(ctx context.Context, id domain.ConferenceID, tok domain.Token, minutes int) error
+}
+
+// Bindings are a channel's meetings and controllers.
+type Bindings interface {
+	Bind(ctx context.Context, r store.BindRequest) error
+	Unbind(ctx context.Context, ch domain.Channel, id domain.ConferenceID, by store.Actor) error
+	Meeting(ctx context.Context, ch domain.Channel, id domain.ConferenceID) (store.Meeting, error)
+	Meetings(ctx context.Context, ch domain.Channel) ([]store.Meeting, error)
+	Target(ctx context.Context, ch domain.Channel, id domain.ConferenceID, user string) (store.Target, error)
+	Controllers(ctx context.Context, ch domain.Channel) ([]store.Controller, error)
+	Grant(ctx context.Context, ch domain.Channel, user string, by store.Actor, at time.Time) error
+	Revoke(ctx context.Context, ch domain.Channel, user string, by store.Actor) error
+}
+
+// Credentials opens a binding's sealed host password.
+type Credentials interface {
+	Password(ctx context.Context, ch domain.Channel, id domain.ConferenceID) (domain.Password, error)
+}
+
+// TokenCache keeps control tokens, sealed, per binding.
+type TokenCache interface {
+	Token(ctx context.Context, ch domain.Channel, id domain.ConferenceID) (domain.Token, time.Time, error)
+	PutToken(ctx context.Context, ch domain.Channel, id domain.ConferenceID, tok domain.Token, expires time.Time) error
+	DropToken(ctx context.Context, ch domain.Channel, id domain.ConferenceID) error
+}
+
+// AuditLog records what happened, with the state it left.
+type AuditLog interface {
+	Record(ctx context.Context, r store.AuditRecord, change *store.StateChange) error
+	History(ctx context.Context, ch domain.Channel, n int) ([]store.AuditRecord, error)
+}
+
+// MeetingStates is what is known of each meeting, and the lock that
+// serialises control calls for one meeting across every process.
+type MeetingStates interface {
+	MeetingState(ctx context.Context, id domain.ConferenceID) (store.MeetingState, error)
+	LockMeeting(ctx context.Context, id domain.ConferenceID) (fence int64, unlock func(), err error)
+	// LockMeetingState is LockMeeting, then MeetingState once the lock is
+	// held, in one round trip where the database allows.
+	LockMeetingState(ctx context.Context, id domain.ConferenceID) (fence int64, st store.MeetingState, unlock func(), err error)
+}
+
+// Store is everything the use cases keep. *store.Store implements it.
+type Store interface {
+	Bindings
+	Credentials
+	TokenCache
+	AuditLog
+	MeetingStates
+}
+
+// Metrics receives what the use cases observe; nil records nothing.
+type Metrics interface {
+	// TokenFetch counts a control-token fetch ("password") or keep-alive
+	// ("keepalive") with its result ("ok", "rejected", "error").
+	TokenFetch(kind, result string)
+}
+
+// Watches is the join-alert runner, if the program has one.
+type Watches interface {
+	// Start begins watching id for ch; it is already stored.
+	Start(ctx context.Context, w WatchRequest) error
+	// Stop ends the watch of id in ch.
+	Stop(ctx context.Context, ch domain.Channel, id domain.ConferenceID) error
+	// Live reports whether id is watched right now with a working socket,
+	// so the state the meeting service reports can be trusted.
+	Live(id domain.ConferenceID) bool
+}
+
+// WatchRequest is a watch to start.
+type WatchRequest struct {
+	Channel      domain.Channel
+	ConferenceID domain.ConferenceID
+	By           string
 }
 
 // Config wires a Service.
 type Config struct {
 	Meetings Meetings
-	Store    store.Store
+	Store    Store
 	// Admins may control every channel's meetings.
 	Admins []string
 	// Command is the slash command's name, for usage lines ("/meeting").
@@ -33,28 +116,38 @@ type Config struct {
 	// TokenMargin: a cached control token is used only while it expires
 	// more than this far in the future. Default 60 s.
 	TokenMargin time.Duration
-	Now         func() time.Time
-	Logger      zerolog.Logger
+	// Limits bound how often one person and one channel may act; zero
+	// fields take the defaults (see Limits).
+	Limits  Limits
+	Now     func() time.Time
+	Logger  zerolog.Logger
+	Metrics Metrics
+	// Watches runs join alerts; nil answers watch and unwatch with a note
+	// that this build does not run them.
+	Watches Watches
 }
 
 // Service runs /meeting commands. It is safe for concurrent use.
 type Service struct {
 	meetings Meetings
-	store    store.Store
+	store    Store
 	admins   []string
 	command  string
 	margin   time.Duration
 	now      func() time.Time
 	log      zerolog.Logger
-	tokens   flightGroup
+	metrics  Metrics
+	watches  Watches
+	limits   *limiter
+	inFlight flights
 
 	mu     sync.Mutex
 	recent map[meetingKey]time.Time // meetings controlled lately, for keep-alive
 }
 
 type meetingKey struct {
-	ch store.Channel
-	id meetingapi.ConferenceID
+	ch domain.Channel
+	id domain.ConferenceID
 }
 
 // New validates cfg and returns a Service.
@@ -75,6 +168,8 @@ func New(cfg Config) (*Service, error) {
 		margin:   cfg.TokenMargin,
 		now:      cfg.Now,
 		log:      cfg.Logger,
+		metrics:  cfg.Metrics,
+		watches:  cfg.Watches,
 	}
 	if s.command == "" {
 		s.command = "/meeting"
@@ -85,37 +180,109 @@ func New(cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
+	}
+	s.limits = newLimiter(cfg.Limits, s.now)
 	return s, nil
 }
+
+type noMetrics struct{}
+
+func (noMetrics) TokenFetch(string, string) {}
+
+// UseWatches sets the join-alert runner, which is built after the service
+// (it needs the service's tokens). Call it before the first command.
+func (s *Service) UseWatches(w Watches) { s.watches = w }
 
 // Command is the slash command name the service was configured with.
 func (s *Service) Command() string { return s.command }
 
 // Request is one command from one person in one channel.
 type Request struct {
-	Channel store.Channel
+	Channel domain.Channel
 	UserID  string
 	Command Command
-	// FromButton marks a click on a Lock/Unlock button. A button can be
-	// stale: if the meeting is already in the state it asks for, the click
-	// is explained instead of sent to the meeting API.
+	// FromButton marks a click. A button can be stale: if the meeting
+	// service itself reports that the meeting is already in the state the
+	// button asks for, the click is explained instead of sent.
 	FromButton bool
+	// Progress, if set, is told which part of the work is under way, so a
+	// "still trying" line can name the slow part.
+	Progress *Progress
 }
 
-// Action IDs of the buttons on lock and unlock confirmations.
+// Progress tells which part of a running command is under way. Safe for
+// concurrent use; the zero value is ready.
+type Progress struct {
+	mu    sync.Mutex
+	phase Phase
+}
+
+// Phase is a part of a command's work.
+type Phase string
+
 const (
-	ActionLock   = "meeting_lock"
-	ActionUnlock = "meeting_unlock"
+	PhaseDatabase Phase = "database" // reading or writing meetingbot's own state
+	PhaseQueued   Phase = "queued"   // waiting for another command on the same meeting
+	PhaseMeeting  Phase = "meeting"  // calling the meeting service
 )
+
+// Set records the phase under way.
+func (p *Progress) Set(ph Phase) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.phase = ph
+	p.mu.Unlock()
+}
+
+// Phase returns the phase under way ("" before any).
+func (p *Progress) Phase() Phase {
+	if p == nil {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.phase
+}
+
+// StillTrying is the line shown when a command takes long, naming the slow
+// part.
+func StillTrying(ph Phase) string {
+	switch ph {
+	case PhaseDatabase:
+		return ":hourglass: Still working: meetingbot's database is slow to answer. You will see the outcome here."
+	case PhaseQueued:
+		return ":hourglass: Still working: another command for this meeting is running first. You will see the outcome here."
+	default:
+		return ":hourglass: Still trying: the meeting service is slow to answer. You will see the outcome here."
+	}
+}
 
 // Execute runs the command and returns the reply to show. It never returns
 // an error: every failure becomes a reply, and internal faults are logged.
 func (s *Service) Execute(ctx context.Context, req Request) Reply {
-	switch req.Command.Verb {
-	case VerbLock:
-		return s.setLock(ctx, req, true)
-	case VerbUnlock:
-		return s.setLock(ctx, req, false)
+	r := s.execute(ctx, req)
+	if r.Outcome == "" {
+		r.Outcome = OutcomeOK
+	}
+	return r
+}
+
+func (s *Service) execute(ctx context.Context, req Request) Reply {
+	cmd := req.Command
+	if c, ok := controls[cmd.Verb]; ok {
+		if cmd.Verb == VerbEnd && !cmd.Confirmed {
+			return s.askToEnd(ctx, req)
+		}
+		if cmd.Verb == VerbRemove && cmd.PID == "" {
+			return s.removeByName(ctx, req)
+		}
+		return s.control(ctx, req, c)
+	}
+	switch cmd.Verb {
 	case VerbBind:
 		return s.bind(ctx, req)
 	case VerbUnbind:
@@ -130,44 +297,76 @@ func (s *Service) Execute(ctx context.Context, req Request) Reply {
 		return s.controllers(ctx, req)
 	case VerbHistory:
 		return s.history(ctx, req)
+	case VerbWho:
+		return s.who(ctx, req)
+	case VerbWatch:
+		return s.watch(ctx, req)
+	case VerbUnwatch:
+		return s.unwatch(ctx, req)
+	case VerbHelp:
+		if cmd.Topic != "" {
+			return HelpFor(s.command, cmd.Topic)
+		}
+		return Help(s.command)
 	default:
 		return Help(s.command)
 	}
 }
 
-// Progress is the short ephemeral line shown while a command runs. It needs
-// no I/O, so the bot can put it in the acknowledgement.
-func Progress(cmd Command) string {
-	what := "this channel's meeting"
-	if cmd.ConferenceID != "" {
-		what = "meeting " + string(cmd.ConferenceID)
+// ProgressLine is the short ephemeral line an acknowledgement may carry
+// while a command runs. It needs no I/O. Commands that only controllers may run
+// get none: the ack cannot know yet whether the person is one, and nothing
+// should suggest an action that will not happen.
+func ProgressLine(cmd Command) string {
+	if cmd.Verb == VerbBind && cmd.Password != "" {
+		return ":hourglass_flowing_sand: Checking the host password for meeting " + string(cmd.ConferenceID) + "…"
 	}
-	switch cmd.Verb {
-	case VerbLock:
-		return ":hourglass_flowing_sand: Locking " + what + "…"
-	case VerbUnlock:
-		return ":hourglass_flowing_sand: Unlocking " + what + "…"
-	case VerbBind:
-		if cmd.Password == "" {
-			return "" // a form opens instead
-		}
-		return ":hourglass_flowing_sand: Checking the host password for " + what + "…"
-	case VerbUnbind:
-		return ":hourglass_flowing_sand: Unbinding " + what + "…"
-	default:
-		return ""
-	}
+	return ""
 }
 
 func (s *Service) internalError(req Request, op string, err error) Reply {
 	s.log.Error().Err(err).Str("op", op).Str("channel", req.Channel.ID).Str("user", req.UserID).Msg("command failed")
-	return Reply{Visibility: Ephemeral, Text: ":x: Something went wrong on meetingbot's side, so nothing was changed. The details are in the bot's log."}
+	return Reply{Visibility: Ephemeral, Outcome: OutcomeError,
+		Text: ":x: Something went wrong on meetingbot's side, so nothing was changed. The details are in the bot's log."}
 }
 
-func (s *Service) audit(ctx context.Context, req Request, action string, id meetingapi.ConferenceID, outcome string, apiErr error, detail string) {
+// recordBackoff is how long to wait before each try to record something
+// that happened.
+var recordBackoff = []time.Duration{0, 100 * time.Millisecond, 400 * time.Millisecond, 1200 * time.Millisecond}
+
+// record writes an audit record and the state change it left. The record
+// of an action that happened must not be lost to a busy database, so it is
+// retried (detached from the command's deadline); if it still cannot be
+// written, the error is returned for the reply to say so.
+func (s *Service) record(ctx context.Context, r store.AuditRecord, change *store.StateChange) error {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for _, wait := range recordBackoff {
+		if wait > 0 {
+			time.Sleep(wait)
+		}
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = s.store.Record(actx, r, change)
+		cancel()
+		if err == nil || errors.Is(err, store.ErrInvalid) {
+			break
+		}
+	}
+	if err != nil {
+		s.log.Error().Err(err).Str("action", r.Action).Str("conference_id", string(r.ConferenceID)).Msg("recording an action failed after retries")
+	}
+	return err
+}
+
+// audit records a refusal or an error: losing it is logged, not shown.
+func (s *Service) audit(ctx context.Context, req Request, action string, id domain.ConferenceID, outcome string, apiErr error, detail string) {
+	_ = s.record(ctx, s.auditRecord(req, action, id, outcome, apiErr, detail), nil)
+}
+
+func (s *Service) auditRecord(req Request, action string, id domain.ConferenceID, outcome string, apiErr error, detail string) store.AuditRecord {
 	r := store.AuditRecord{
 		At: s.now().UTC(), Channel: req.Channel, UserID: req.UserID, Action: action,
-		ConferenceID: string(id), Outcome: outcome, Detail: detail,
+		ConferenceID: id, Outcome: outcome, Detail: detail,
 	}
 	var ae *meetingapi.APIError
 	if errors.As(apiErr, &ae) {
@@ -176,46 +375,52 @@ func (s *Service) audit(ctx context.Context, req Request, action string, id meet
 			r.ErrorCode = fmt.Sprintf("HTTP %d", ae.StatusCode)
 		}
 	}
-	// The audit trail must not take a command down with it: the action has
-	// already happened, so a failed write is logged, not shown.
-	if err := s.store.Audit(context.WithoutCancel(ctx), r); err != nil {
-		s.log.Error().Err(err).Str("action", action).Msg("audit write failed")
-	}
+	return r
 }
 
-// target resolves the meeting a command is about: the given ID bound in
-// this channel, or the channel's default meeting.
-func (s *Service) target(ctx context.Context, req Request) (store.Meeting, *Reply, error) {
-	var (
-		m   store.Meeting
-		err error
-	)
-	if req.Command.ConferenceID == "" {
-		m, err = s.store.DefaultMeeting(ctx, req.Channel)
-	} else {
-		m, err = s.store.Meeting(ctx, req.Channel, string(req.Command.ConferenceID))
-	}
+// notRecordedLine is added to the reply of an action that happened but
+// could not be written down.
+const notRecordedLine = ":warning: meetingbot's database did not answer, so this is missing from `history` and `status` may be out of date."
+
+// resolve finds the meeting a command is about (the given ID bound in this
+// channel, or the channel's default) and whether the person may control it.
+func (s *Service) resolve(ctx context.Context, req Request) (store.Target, *Reply, error) {
+	req.Progress.Set(PhaseDatabase)
+	t, err := s.store.Target(ctx, req.Channel, req.Command.ConferenceID, req.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		if req.Command.ConferenceID == "" {
-			return m, &Reply{Visibility: Ephemeral,
-				Text:    ":information_source: No meeting is bound to this channel yet.",
-				Details: []string{"Bind one with `" + s.command + " bind ID PASSWORD`, or name the meeting: `" + Usage(s.command, req.Command.Verb) + "`."},
-			}, nil
-		}
-		id := req.Command.ConferenceID
-		return m, &Reply{Visibility: Ephemeral,
-			Text:    fmt.Sprintf(":information_source: Meeting %s is not bound in this channel.", id),
-			Details: []string{fmt.Sprintf("Credentials are kept per channel. A controller here can bind it with `%s bind %s PASSWORD`.", s.command, id)},
-		}, nil
+		r := s.notBound(ctx, req)
+		return t, &r, nil
 	}
-	return m, nil, err
+	return t, nil, err
+}
+
+func (s *Service) notBound(ctx context.Context, req Request) Reply {
+	id := req.Command.ConferenceID
+	if id == "" {
+		return Reply{Visibility: Ephemeral, Outcome: OutcomeRefused,
+			Text:    ":information_source: No meeting is bound to this channel yet.",
+			Details: []string{fmt.Sprintf("Bind one with `%s bind ID`: a form asks for the host password. Meetings are bound per channel, so a meeting bound elsewhere cannot be used here.", s.command)},
+		}
+	}
+	who := "A controller here can bind it"
+	if ctrls, err := s.store.Controllers(ctx, req.Channel); err == nil && len(ctrls) == 0 {
+		who = "Anyone here can bind it (and becomes this channel's first controller)"
+	}
+	return Reply{Visibility: Ephemeral, Outcome: OutcomeRefused,
+		Text:    fmt.Sprintf(":information_source: Meeting %s is not bound in this channel.", id),
+		Details: []string{fmt.Sprintf("Credentials are kept per channel. %s with `%s bind %s`.", who, s.command, id)},
+	}
 }
 
 func (s *Service) isAdmin(user string) bool { return slices.Contains(s.admins, user) }
 
-// authorize reports whether user may control ch's meetings. With no
-// controllers yet, only admins may, except for bind (see bind).
-func (s *Service) authorize(ctx context.Context, ch store.Channel, user string) (bool, []store.Controller, error) {
+func (s *Service) actor(user string) store.Actor {
+	return store.Actor{UserID: user, Admin: s.isAdmin(user)}
+}
+
+// authorize reports whether user may control ch's meetings, with the
+// channel's controllers for a refusal.
+func (s *Service) authorize(ctx context.Context, ch domain.Channel, user string) (bool, []store.Controller, error) {
 	ctrls, err := s.store.Controllers(ctx, ch)
 	if err != nil {
 		return false, nil, err
@@ -231,23 +436,28 @@ func (s *Service) authorize(ctx context.Context, ch store.Channel, user string) 
 	return false, ctrls, nil
 }
 
-func (s *Service) refusal(ctx context.Context, req Request, what string, id meetingapi.ConferenceID, ctrls []store.Controller) Reply {
-	s.audit(ctx, req, string(req.Command.Verb), id, "refused", nil, "not a controller")
+// refusal tells someone they may not do what they asked, and who may.
+func (s *Service) refusal(ctx context.Context, req Request, what string, id domain.ConferenceID, ctrls []store.Controller, detail string) Reply {
+	if detail == "" {
+		detail = "not a controller"
+	}
+	s.audit(ctx, req, string(req.Command.Verb), id, store.OutcomeRefused, nil, detail)
 	var who []string
 	for _, c := range ctrls {
 		who = append(who, mention(c.UserID))
 	}
-	text := fmt.Sprintf(":no_entry: Only this channel's controllers can %s", what)
-	if len(who) > 0 {
-		text += ": " + strings.Join(who, ", ") + "."
-	} else {
-		text += "."
+	r := Reply{Visibility: Ephemeral, Outcome: OutcomeRefused}
+	switch {
+	case len(who) > 0:
+		r.Text = fmt.Sprintf(":no_entry: Only this channel's controllers can %s: %s.", what, strings.Join(who, ", "))
+		r.Details = append(r.Details, fmt.Sprintf("Ask one of them to run `%s grant @you`.", s.command))
+	default:
+		r.Text = fmt.Sprintf(":no_entry: Only this channel's controllers can %s, and it has none yet.", what)
+		r.Details = append(r.Details, fmt.Sprintf("Bind a meeting here with `%s bind ID` to become its first controller.", s.command))
 	}
-	r := Reply{Visibility: Ephemeral, Text: text}
 	if len(s.admins) > 0 {
-		r.Details = append(r.Details, "meetingbot admins can too: "+mentions(s.admins)+".")
+		r.Details = append(r.Details, "meetingbot admins can too, and can grant you: "+mentions(s.admins)+".")
 	}
-	r.Details = append(r.Details, "Ask a controller to run `"+s.command+" grant @you`.")
 	return r
 }
 
@@ -261,208 +471,13 @@ func mentions(users []string) string {
 	return strings.Join(out, ", ")
 }
 
-func (s *Service) setLock(ctx context.Context, req Request, locked bool) Reply {
-	verb, done := "lock", "locked"
-	if !locked {
-		verb, done = "unlock", "unlocked"
-	}
-	m, notBound, err := s.target(ctx, req)
-	if err != nil {
-		return s.internalError(req, verb, err)
-	}
-	if notBound != nil {
-		return *notBound
-	}
-	id := meetingapi.ConferenceID(m.ConferenceID)
-	ok, ctrls, err := s.authorize(ctx, req.Channel, req.UserID)
-	if err != nil {
-		return s.internalError(req, verb, err)
-	}
-	if !ok {
-		return s.refusal(ctx, req, verb+" meeting "+string(id), id, ctrls)
-	}
-	if req.FromButton && (locked && m.LockState == store.LockLocked || !locked && m.LockState == store.LockUnlocked) {
-		return Reply{Visibility: Ephemeral,
-			Text: fmt.Sprintf(":information_source: Meeting %s is already %s (by %s at %s), so that button did nothing.", id, done, mention(m.LockSetBy), formatClock(m.LockSetAt))}
-	}
-
-	err = s.controlWithToken(ctx, req.Channel, id, func(tok meetingapi.Token) error {
-		return s.meetings.SetLock(ctx, id, tok, locked)
-	})
-	if err != nil {
-		if errors.Is(err, store.ErrUndecryptable) {
-			s.audit(ctx, req, verb, id, "error", nil, "stored credential cannot be decrypted")
-			return undecryptableReply(s.command, id)
-		}
-		if isInternal(err) {
-			return s.internalError(req, verb, err)
-		}
-		s.audit(ctx, req, verb, id, "error", err, "")
-		return apiErrorReply(s.command, "Could not "+verb+" meeting "+string(id), id, err)
-	}
-	state := store.LockUnlocked
-	if locked {
-		state = store.LockLocked
-	}
-	if err := s.store.SetLockState(context.WithoutCancel(ctx), req.Channel, string(id), state, req.UserID, s.now().UTC()); err != nil {
-		s.log.Error().Err(err).Msg("recording lock state failed")
-	}
-	s.audit(ctx, req, verb, id, "ok", nil, "")
-	return Confirmation(id, req.UserID, locked)
-}
-
-// Confirmation is the in-channel message for a lock or unlock by user,
-// with the button that undoes it.
-func Confirmation(id meetingapi.ConferenceID, user string, locked bool) Reply {
-	icon, done := ":lock:", "locked"
-	if !locked {
-		icon, done = ":unlock:", "unlocked"
-	}
-	return Reply{
-		Visibility:  InChannel,
-		Text:        fmt.Sprintf("%s Meeting %s %s by %s.", icon, id, done, mention(user)),
-		Actions:     []Action{toggleAction(id, !locked)},
-		StateChange: true,
-	}
-}
-
-// toggleAction is the button that undoes a lock or unlock.
-func toggleAction(id meetingapi.ConferenceID, lock bool) Action {
-	if lock {
-		return Action{ID: ActionLock, Label: "Lock", Value: string(id),
-			Confirm: &Confirm{Title: "Lock the meeting?", Text: fmt.Sprintf("Nobody else will be able to join meeting %s.", id), Yes: "Lock", No: "Cancel"}}
-	}
-	return Action{ID: ActionUnlock, Label: "Unlock", Value: string(id), Danger: true,
-		Confirm: &Confirm{Title: "Unlock the meeting?", Text: fmt.Sprintf("Anyone with the meeting ID and password will be able to join meeting %s again.", id), Yes: "Unlock", No: "Cancel"}}
-}
-
-// internalErr marks failures of our own storage, as opposed to the meeting
-// API's, so that they are logged rather than shown.
-type internalErr struct{ err error }
-
-func (e internalErr) Error() string { return e.err.Error() }
-func (e internalErr) Unwrap() error { return e.err }
-
-func isInternal(err error) bool {
-	var ie internalErr
-	return errors.As(err, &ie) && !errors.Is(err, store.ErrUndecryptable)
-}
-
-func undecryptableReply(command string, id meetingapi.ConferenceID) Reply {
-	return Reply{
-		Visibility: Ephemeral,
-		Text:       fmt.Sprintf(":x: The stored host password for meeting %s cannot be decrypted, so nothing was sent to the meeting.", id),
-		Details: []string{
-			"MEETINGBOT_SECRET_KEY is not the key it was stored with.",
-			fmt.Sprintf("A controller can bind it again: `%s bind %s`.", command, id),
-		},
-	}
-}
-
-// apiErrorReply shows the vendor's code verbatim with a plain hint, in the
-// channel: the room should see that the action did not happen.
-func apiErrorReply(command, what string, id meetingapi.ConferenceID, err error) Reply {
-	r := Reply{Visibility: InChannel, Text: ":warning: " + what + ": " + describeAPIError(err)}
-	if errors.Is(err, meetingapi.ErrWrongPassword) {
-		r.Details = []string{fmt.Sprintf("If the host password changed, a controller can bind it again: `%s bind %s`.", command, id)}
-	}
-	return r
-}
-
-func describeAPIError(err error) string {
-	var ae *meetingapi.APIError
-	if errors.As(err, &ae) {
-		hint := meetingapi.HintFor(err)
-		if hint == "" {
-			hint = escapeMrkdwn(ae.Message)
-			if hint != "" && !strings.HasSuffix(hint, ".") {
-				hint += "."
-			}
-		}
-		code := ae.Code
-		if code == "" {
-			code = "no error code"
-		}
-		s := fmt.Sprintf("%s (HTTP %d)", code, ae.StatusCode)
-		if hint != "" {
-			s += " - " + hint
-		}
-		return s
-	}
-	if errors.Is(err, meetingapi.ErrCircuitOpen) {
-		return meetingapi.HintFor(err)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "the meeting service did not answer in time. Try again."
-	}
-	return "the meeting service could not be reached. Try again."
-}
-
-// escapeMrkdwn keeps vendor text from turning into mentions or links.
-func escapeMrkdwn(s string) string {
+// escape keeps text from outside (the vendor's codes and messages, request
+// IDs, participants' names) from turning into mentions, links or markup
+// when it goes into mrkdwn.
+func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// controlWithToken runs call with a valid control token, fetching one if the
-// cache has none, and retries once with a fresh token after a 401.
-func (s *Service) controlWithToken(ctx context.Context, ch store.Channel, id meetingapi.ConferenceID, call func(meetingapi.Token) error) error {
-	s.markUsed(ch, id)
-	tok, err := s.token(ctx, ch, id, "")
-	if err != nil {
-		return err
-	}
-	err = call(tok)
-	if !errors.Is(err, meetingapi.ErrTokenInvalid) {
-		return err
-	}
-	s.log.Debug().Str("conference", string(id)).Msg("control token rejected; fetching a fresh one")
-	tok, err = s.token(ctx, ch, id, tok)
-	if err != nil {
-		return err
-	}
-	return call(tok)
-}
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
-// token returns a control token for id in ch. A cached token is used while
-// it is valid for more than the margin and is not stale (the one that just
-// failed). Concurrent callers for the same meeting share one fetch.
-func (s *Service) token(ctx context.Context, ch store.Channel, id meetingapi.ConferenceID, stale meetingapi.Token) (meetingapi.Token, error) {
-	if tok, ok, err := s.cachedToken(ctx, ch, id, stale); err != nil || ok {
-		return tok, err
-	}
-	key := ch.Team + "\x00" + ch.ID + "\x00" + string(id)
-	return s.tokens.do(ctx, key, func(fctx context.Context) (meetingapi.Token, error) {
-		// Another caller may have refreshed it while we queued.
-		if tok, ok, err := s.cachedToken(fctx, ch, id, stale); err != nil || ok {
-			return tok, err
-		}
-		pw, err := s.store.Password(fctx, ch, string(id))
-		if err != nil {
-			return "", internalErr{err}
-		}
-		ct, err := s.meetings.ControlToken(fctx, id, meetingapi.Password(pw))
-		if err != nil {
-			return "", err
-		}
-		if err := s.store.PutToken(fctx, ch, string(id), ct.Token.Reveal(), ct.ExpiresAt); err != nil {
-			// The token works even if caching it failed.
-			s.log.Error().Err(err).Msg("caching control token failed")
-		}
-		return ct.Token, nil
-	})
-}
-
-func (s *Service) cachedToken(ctx context.Context, ch store.Channel, id meetingapi.ConferenceID, stale meetingapi.Token) (meetingapi.Token, bool, error) {
-	v, exp, err := s.store.Token(ctx, ch, string(id))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return "", false, nil
-	case err != nil:
-		return "", false, internalErr{err}
-	}
-	tok := meetingapi.Token(v)
-	if tok == stale || exp.Sub(s.now()) <= s.margin {
-		return "", false, nil
-	}
-	return tok, true, nil
-}
+func formatClock(t time.Time) string { return t.UTC().Format("15:04 UTC") }

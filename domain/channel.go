@@ -9,11 +9,10 @@ import (
 // opaque Slack IDs (T…, and C…, G… or D…); see DESIGN's note that IDs are
 // never validated beyond "non-empty, no spaces".
 //
-// Team is the workspace the conversation belongs to. In an Enterprise Grid
-// org-wide install and in a channel shared between workspaces, the team of
-// the person typing can differ from the channel's; the bot always keys a
-// channel by the team Slack reports for the command's conversation (see
-// docs/ARCHITECTURE.md, "Workspaces").
+// Team is the scope of the installation the bot serves: the org's ID for an
+// Enterprise Grid org-wide install, else the workspace the app is installed
+// in. It is not the team of the person typing, which differs in channels
+// shared between workspaces (see docs/ARCHITECTURE.md, "Workspaces").
 type Channel struct {
 	Team string
 	ID   string

@@ -176,8 +176,10 @@ func (c *Client) BaseURL() string { return c.base.String() }
 
 func defaultHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	// One host, and as many commands in flight as people act at once:
+	// keep a connection alive for each rather than dialling again.
 	t.MaxIdleConns = 64
-	t.MaxIdleConnsPerHost = 16
+	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
 	t.DisableKeepAlives = false
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -229,12 +229,16 @@ func oneOf(allowed map[string]bool, v string) string {
 	return other
 }
 
+// wordSeparators is built once: two of the metrics call word for every
+// command, and a Replacer builds its tables on first use.
+var wordSeparators = strings.NewReplacer(" ", "_", "-", "_")
+
 // word turns a verb or an operation name ("control token", "keep-alive")
 // into a label value: lower-case letters and underscores, at most 24.
 // Anything else (digits, capitals, punctuation) is "other", so neither a
 // conference ID nor a Slack ID (upper-case) can become a label.
 func word(s string) string {
-	s = strings.NewReplacer(" ", "_", "-", "_").Replace(strings.TrimSpace(s))
+	s = wordSeparators.Replace(strings.TrimSpace(s))
 	if s == "" || len(s) > 24 {
 		return other
 	}

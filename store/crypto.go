@@ -29,11 +29,14 @@ const (
 	purposePassword = "password"
 	purposeToken    = "token"
 	purposeKeyCheck = "key-check"
+	purposeEnvelope = "envelope"
 
 	adDomain  = "meetingbot/store/v1"
 	hkdfInfo  = "meetingbot store aes-256-gcm v1"
 	keyCheckV = "meetingbot key check v1"
 )
+
+func hexID(id [4]byte) string { return hex.EncodeToString(id[:]) }
 
 // sealer encrypts and decrypts the secrets of one database.
 type sealer struct {

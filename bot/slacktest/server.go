@@ -45,6 +45,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -175,6 +176,7 @@ type Server struct {
 	closeOnce             sync.Once
 	closed                chan struct{}
 	tsSeq, viewSeq, idSeq atomic.Int64
+	tcpConns              atomic.Int64
 
 	mu          sync.Mutex
 	changed     chan struct{} // closed and replaced on connection/message changes
@@ -235,9 +237,20 @@ func New(opts ...Option) *Server {
 	mux.HandleFunc("/api/", s.handleAPI)
 	mux.HandleFunc("/link/", s.handleLink)
 	mux.HandleFunc("/response/", s.handleResponseURL)
-	s.hs = httptest.NewServer(mux)
+	s.hs = httptest.NewUnstartedServer(mux)
+	s.hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.tcpConns.Add(1)
+		}
+	}
+	s.hs.Start()
 	return s
 }
+
+// TCPConnections is how many TCP connections the server has accepted:
+// WebSockets, Web API calls and response_url posts. A client that keeps
+// its connections alive opens few.
+func (s *Server) TCPConnections() int { return int(s.tcpConns.Load()) }
 
 // URL is the server's base URL, "http://127.0.0.1:PORT" (no trailing slash).
 func (s *Server) URL() string { return s.hs.URL }

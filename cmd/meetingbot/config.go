@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/kelseyhightower/envconfig"
@@ -46,6 +47,7 @@ type Settings struct {
 	HTTPAddr      httpAddr    `envconfig:"MEETINGBOT_HTTP_ADDR" default:"127.0.0.1:8080" desc:"health and metrics listener (/healthz, /readyz, /metrics); off disables it"`
 	LogLevel      logLevel    `envconfig:"LOG_LEVEL" default:"info" desc:"trace, debug, info, warn or error"`
 	LogFormat     logFormat   `envconfig:"LOG_FORMAT" default:"json" desc:"json or console (coloured only on a terminal)"`
+	Lease         lease       `envconfig:"MEETINGBOT_LEASE" default:"30s" desc:"how long a replica's hold on a command it acknowledged, on a meeting it is controlling and on a watch lasts without renewal: when a replica dies, another finishes its commands and takes its watches after this (1s to 5m; renewed every third of it)"`
 }
 
 // configError names the variable and what is wrong with it, never its value.
@@ -302,6 +304,31 @@ func (f *logFormat) Decode(v string) error {
 	}
 	return errors.New("must be json or console")
 }
+
+// lease is MEETINGBOT_LEASE: a duration from 1 s to 5 min. Shorter would
+// take work from a replica that is merely slow (leases are renewed every
+// third of it); longer would block a meeting for that long after a replica
+// dies.
+type lease time.Duration
+
+const (
+	minLease = time.Second
+	maxLease = 5 * time.Minute
+)
+
+func (l *lease) Decode(v string) error {
+	if v == "" {
+		return errEmpty
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minLease || d > maxLease {
+		return errors.New("must be a duration from 1s to 5m, like 30s")
+	}
+	*l = lease(d)
+	return nil
+}
+
+func (l lease) String() string { return time.Duration(l).String() }
 
 // eachVar calls f for every variable of c, in declaration order, with the
 // field's tags and value.

@@ -80,8 +80,8 @@ func checkDatabase(ctx context.Context, c config) check {
 	if errors.Is(statErr, os.ErrNotExist) && !c.DB.postgres() {
 		verb = "created"
 	}
-	return passed("MEETINGBOT_DB", fmt.Sprintf("%s %s (schema version %d); MEETINGBOT_SECRET_KEY matches it (key id %s)",
-		verb, c.DB, store.SchemaVersion(), c.key.Fingerprint()))
+	return passed("MEETINGBOT_DB", fmt.Sprintf("%s %s (%s, migrated); MEETINGBOT_SECRET_KEY matches it (key id %s)",
+		verb, c.DB, store.Kind(string(c.DB)), c.key.Fingerprint()))
 }
 
 // probeConferenceID is a well-formed conference ID that names no meeting.

@@ -94,7 +94,7 @@ func TestDoctorSaysWhatToFixForEachFailure(t *testing.T) {
 		{name: "the wrong key for the database", failed: "MEETINGBOT_SECRET_KEY", says: "does not match the key the database",
 			setup: func(t *testing.T, e map[string]string) {
 				other, _ := store.NewRandomKey()
-				st, err := store.OpenSQLite(t.Context(), e["MEETINGBOT_DB"], other)
+				st, err := store.Open(t.Context(), e["MEETINGBOT_DB"], other)
 				if err != nil {
 					t.Fatal(err)
 				}

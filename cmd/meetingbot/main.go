@@ -48,13 +48,17 @@ type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
-const usage = `usage: meetingbot [run | doctor | sandbox | version | help]
+const usage = `usage: meetingbot [run | doctor | sandbox | migrate-db FROM TO | version | help]
 
   run       connect to Slack and serve /meeting (the default)
   doctor    check the settings: both Slack tokens and their scopes, the
             database and the key, and the meeting API; one line per check
   sandbox   the real bot against an in-process fake Slack and fake meeting
             API; type slash commands at the prompt
+  migrate-db FROM TO
+            copy everything from one database to a new one (a SQLite file to
+            PostgreSQL, say), with the same MEETINGBOT_SECRET_KEY; stop the
+            bot first
   version   print the version
   help      this text and the environment variables
 `
@@ -66,6 +70,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	if len(args) > 0 {
 		sub = args[0]
 		args = args[1:]
+	}
+	if sub == "migrate-db" {
+		return migrateDB(ctx, args, stdout)
 	}
 	if len(args) > 0 {
 		return usageError(fmt.Sprintf("%s takes no arguments\n%s", sub, usage))

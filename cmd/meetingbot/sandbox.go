@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -21,25 +20,31 @@ import (
 	"github.com/meetingbot/meetingbot/store"
 )
 
-// The demo meeting the sandbox's fake meeting API runs.
-const (
-	demoMeetingID       = "914083136"
-	demoMeetingPassword = "123456"
-)
+// The sandbox is three files: this one (start-up, the input loop and the
+// controls), sandbox_slack.go (what Slack shows and what a click or the
+// form sends) and sandbox_meeting.go (the demo meeting, its people and the
+// join alerts).
 
 // sandboxReplyTimeout bounds how long the sandbox waits for one command.
 const sandboxReplyTimeout = 30 * time.Second
 
 const sandboxHelp = `Type slash commands as a Slack user would, e.g.
   /meeting bind 914083136 123456
-  /meeting lock
+  /meeting who
 Mention people and channels as in Slack: /meeting grant @bob
 Sandbox controls:
   :user NAME          act as another user (default alice)
   :channel NAME       move to another channel (default general)
   :press N            press button [N] (Slack's confirm dialog is answered yes)
   :form PASSWORD      fill in and submit the open bind form (:cancel closes it)
-  :end / :start       end or restart the demo meeting
+  :join NAME [--anonymous | --org ORG] [--invited]
+                      someone joins the demo meeting (a stranger: --anonymous, or
+                      from another organisation); a watched meeting posts an alert
+  :leave NAME         someone leaves the demo meeting
+  :people             the demo meeting as the meeting service sees it
+  :end / :start       end the demo meeting for good, or start it again
+  :kick               remove meetingbot from this channel (/invite @meetingbot
+                      brings it back)
   :slow 4.5s | :slow off  the meeting API answers that late (the bot says "Still trying"
                           after 4 s; a call gives up after 5 s and is retried)
   :fail N CODE [HTTP]     the next N lock/unlock calls fail with the vendor's CODE
@@ -51,9 +56,9 @@ Sandbox controls:
   :quit               leave (so does end of input)
 `
 
-// sandbox runs the real bot against an in-process fake Slack and fake
-// meeting API, with a throwaway database and key, and reads slash commands
-// and controls from stdin.
+// sandbox runs the real bot and its join-alert runner against an
+// in-process fake Slack and fake meeting API, with a throwaway database and
+// key, and reads slash commands and controls from stdin.
 func sandbox(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	c, err := loadConfig(false)
 	if err != nil {
@@ -73,7 +78,10 @@ func sandbox(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	defer fakeSlack.Close()
 	fakeMeetings := meetingapitest.NewServer()
 	defer fakeMeetings.Close()
-	fakeMeetings.AddMeeting(demoMeetingID, demoMeetingPassword, meetingapitest.InProgress)
+	fakeMeetings.AddMeeting(demoMeetingID, demoMeetingPassword, meetingapitest.InProgress, meetingapitest.WithWaitingRoom())
+	if _, refused := seatDemoCast(fakeMeetings); len(refused) > 0 {
+		return fmt.Errorf("sandbox: the demo meeting refused %s", strings.Join(refused, ", "))
+	}
 
 	dir, err := os.MkdirTemp("", "meetingbot-sandbox-")
 	if err != nil {
@@ -93,6 +101,11 @@ func sandbox(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	}
 	defer a.store.Close()
 	b := a.bot
+	// The service starts and stops watches through this, so the sandbox
+	// knows which channels watch the demo meeting and when to wait for
+	// the runner.
+	watches := &sandboxWatches{Runner: a.watches, slack: fakeSlack, channels: map[string]int{}}
+	a.svc.UseWatches(watches)
 
 	botCtx, stopBot := context.WithCancel(ctx)
 	botDone := make(chan error, 1)
@@ -101,6 +114,13 @@ func sandbox(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 		stopBot()
 		<-botDone
 	}()
+	// As serve does: the runner stops (giving its leases up) before the
+	// store closes.
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() { defer close(watching); _ = a.watches.Run(watchCtx) }()
+	defer func() { stopWatching(); <-watching }()
+
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = fakeSlack.WaitConnections(wctx, 1)
 	cancel()
@@ -110,18 +130,22 @@ func sandbox(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 
 	fmt.Fprintf(stdout, `meetingbot sandbox: the real bot, connected over Socket Mode to a fake Slack, with a fake meeting API.
 Demo meeting %s is in progress; its host password is %s.
+In it: %s.
 Nothing here reaches the internet, and everything is thrown away on exit.
 
 %s
-`, demoMeetingID, demoMeetingPassword, sandboxHelp)
+`, demoMeetingID, demoMeetingPassword, demoCastLine, sandboxHelp)
 
-	s := &sandboxSession{ctx: ctx, slack: fakeSlack, meetings: fakeMeetings, bot: b, out: stdout,
+	s := &sandboxSession{ctx: ctx, slack: fakeSlack, meetings: fakeMeetings, bot: b, watches: watches, out: stdout,
 		command: string(c.Command), user: "alice", channel: "general",
-		envChannel: map[string]string{}, buttons: map[int]sandboxButton{}}
+		envChannel: map[string]string{}, printedEarly: map[int]bool{}, buttons: map[int]sandboxButton{}}
 	interactive := isTerminal(stdin)
 	in := bufio.NewScanner(stdin)
 	in.Buffer(make([]byte, 64*1024), 64*1024)
 	for {
+		// Posts that came on their own (join alerts) show before the
+		// prompt, never in the middle of a line being typed.
+		s.printNew("")
 		if interactive {
 			fmt.Fprintf(stdout, "%s in #%s> ", s.user, s.channel)
 		}
@@ -134,9 +158,11 @@ Nothing here reaches the internet, and everything is thrown away on exit.
 			// a transcript.
 			fmt.Fprintf(stdout, "%s in #%s> %s\n", s.user, s.channel, line)
 		}
+		before := s.observe()
 		if quit := s.handle(line); quit {
 			break
 		}
+		s.settle(before)
 		if ctx.Err() != nil {
 			break
 		}
@@ -152,33 +178,26 @@ type sandboxSession struct {
 	slack         *slacktest.Server
 	meetings      *meetingapitest.Server
 	bot           *bot.Bot
+	watches       *sandboxWatches
 	out           io.Writer
 	command       string
 	user, channel string
 
-	printed    int               // messages of the fake Slack shown so far
-	envChannel map[string]string // envelope → channel name, for response_url posts
-	buttons    map[int]sandboxButton
-	nextButton int
-	pressed    int          // the button pressed last
-	messages   int          // messages printed
-	form       *sandboxForm // the bind form Slack would show, if any
-}
-
-// sandboxButton is a button shown under a message, which :press presses.
-type sandboxButton struct {
-	Label, ActionID, Value string
-	Confirm                string // the confirm dialog, as one line; "" if none
-	Channel                string // where the message with the button is
-	Message                int    // which printed message holds it
-}
-
-// sandboxForm is the bind form views.open opened.
-type sandboxForm struct {
-	CallbackID, PrivateMetadata, User string
+	printed      int               // messages of the fake Slack shown so far
+	printedEarly map[int]bool      // messages shown ahead of earlier ones
+	envChannel   map[string]string // envelope → channel name, for response_url posts
+	buttons      map[int]sandboxButton
+	nextButton   int
+	pressed      int          // the button pressed last
+	messages     int          // messages printed
+	form         *sandboxForm // the bind form Slack would show, if any
 }
 
 var sandboxName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
+
+func (s *sandboxSession) say(format string, a ...any) {
+	fmt.Fprintf(s.out, "  sandbox: "+format+"\n", a...)
+}
 
 // handle runs one input line and reports whether to quit.
 func (s *sandboxSession) handle(line string) bool {
@@ -190,12 +209,16 @@ func (s *sandboxSession) handle(line string) bool {
 		if strings.HasPrefix(line, "/") {
 			command, text, _ = strings.Cut(line, " ")
 		}
+		if command == "/invite" {
+			s.invite(text)
+			return false
+		}
 		s.send(command, escapeLikeSlack(strings.TrimSpace(text)))
 		return false
 	}
 	verb, rest, _ := strings.Cut(strings.TrimPrefix(line, ":"), " ")
 	args := strings.Fields(rest)
-	say := func(format string, a ...any) { fmt.Fprintf(s.out, "  sandbox: "+format+"\n", a...) }
+	say := s.say
 	switch verb {
 	case "quit", "q", "exit":
 		return true
@@ -216,12 +239,20 @@ func (s *sandboxSession) handle(line string) bool {
 			s.channel = arg
 		}
 		say("you are %s in #%s", s.user, s.channel)
+	case "join":
+		s.join(args)
+	case "leave":
+		s.leave(strings.Join(args, " "))
+	case "people":
+		s.showPeople()
 	case "end":
 		s.meetings.SetState(demoMeetingID, meetingapitest.Ended)
-		say("meeting %s has ended", demoMeetingID)
+		say("meeting %s has ended, and everyone in it has left", demoMeetingID)
 	case "start":
-		s.meetings.SetState(demoMeetingID, meetingapitest.InProgress)
-		say("meeting %s is in progress", demoMeetingID)
+		s.start()
+	case "kick":
+		s.slack.SetNotInChannel(sandboxID("C", s.channel))
+		say("meetingbot is no longer a member of #%s: commands still work (their replies use the command's response_url), but it cannot post here on its own; /invite @meetingbot brings it back", s.channel)
 	case "slow":
 		d, err := time.ParseDuration(strings.Join(args, ""))
 		if len(args) == 1 && (args[0] == "off" || args[0] == "0") {
@@ -298,6 +329,17 @@ func (s *sandboxSession) handle(line string) bool {
 	return false
 }
 
+// invite does what Slack's /invite does for the bot: it becomes a member
+// of the channel again.
+func (s *sandboxSession) invite(text string) {
+	if strings.TrimSpace(text) != "@meetingbot" {
+		s.say("in the sandbox, /invite only takes @meetingbot")
+		return
+	}
+	s.slack.SetInChannel(sandboxID("C", s.channel))
+	s.say("meetingbot is a member of #%s again", s.channel)
+}
+
 // parseFail reads ":fail N CODE [STATUS]". Without a status, the code's
 // usual one is used.
 func parseFail(args []string) (n int, code string, status int, ok bool) {
@@ -359,328 +401,5 @@ func escapeLikeSlack(text string) string {
 	return channelMention.ReplaceAllStringFunc(text, func(m string) string {
 		sub := channelMention.FindStringSubmatch(m)
 		return sub[1] + "<#" + sandboxID("C", sub[2]) + "|" + sub[2] + ">"
-	})
-}
-
-func (s *sandboxSession) send(command, text string) {
-	ctx, cancel := context.WithTimeout(s.ctx, sandboxReplyTimeout)
-	defer cancel()
-	envID, err := s.slack.SendSlashCommand(ctx, slacktest.SlashCommand{
-		ChannelID: sandboxID("C", s.channel), ChannelName: s.channel,
-		UserID: sandboxID("U", s.user), UserName: s.user,
-		Command: command, Text: text,
-	})
-	if err != nil {
-		fmt.Fprintf(s.out, "  sandbox: could not send the command: %v\n", err)
-		return
-	}
-	s.envChannel[envID] = s.channel
-	if !s.waitAck(ctx, envID) {
-		return
-	}
-	// The bot counts a command as in flight before it acks, so once the ack
-	// is here, in-flight reaching zero means the reply has been posted.
-	s.follow(ctx, func() bool { return s.bot.InFlight() == 0 })
-	for _, v := range s.slack.Views() {
-		if v.TriggerID == s.slack.TriggerID(envID) {
-			s.openForm(v)
-		}
-	}
-}
-
-// waitAck waits for the bot's ack of envID and prints its payload, if any.
-func (s *sandboxSession) waitAck(ctx context.Context, envID string) bool {
-	ack, err := s.slack.WaitAck(ctx, envID)
-	if err != nil {
-		fmt.Fprintln(s.out, "  sandbox: the bot did not acknowledge (Slack would show the user dispatch_failed)")
-		return false
-	}
-	if len(ack.Payload) > 0 {
-		var p struct {
-			Text         string            `json:"text"`
-			Blocks       json.RawMessage   `json:"blocks"`
-			ResponseType string            `json:"response_type"`
-			Errors       map[string]string `json:"errors"`
-		}
-		if json.Unmarshal(ack.Payload, &p) == nil && p.Text != "" {
-			s.print("(only you) ", p.Text, p.Blocks, s.channel)
-		}
-		for _, e := range p.Errors {
-			fmt.Fprintf(s.out, "  (form) %s\n", emojify(e))
-		}
-	}
-	return true
-}
-
-// follow prints the bot's messages as they arrive until done reports true
-// (checked after the messages so far are printed) or time runs out.
-func (s *sandboxSession) follow(ctx context.Context, done func() bool) {
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.printNew()
-		if done() {
-			s.printNew()
-			return
-		}
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(s.out, "  sandbox: no reply in time")
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-func (s *sandboxSession) printNew() {
-	msgs := s.slack.Messages()
-	for _, m := range msgs[s.printed:] {
-		channel := s.envChannel[m.EnvelopeID]
-		if m.Channel != "" {
-			channel = strings.ToLower(strings.TrimPrefix(m.Channel, "C"))
-		}
-		var prefix string
-		switch {
-		case m.Via == "response_url" && m.ResponseType == "in_channel":
-			prefix = "[#" + channel + "] "
-		case m.Via == "response_url", m.Via == "chat.postEphemeral":
-			prefix = "(only you) "
-		case m.Via == "chat.postMessage" && strings.HasPrefix(m.Channel, "U"):
-			prefix = "(direct message) "
-		case m.Via == "chat.update":
-			prefix = "[#" + channel + "] (updated) "
-		default:
-			prefix = "[#" + channel + "] "
-		}
-		text := m.Text
-		if m.ReplaceOriginal {
-			text = fmt.Sprintf("(replaces the message with [%d]) %s", s.pressed, text)
-			// The old message, and every button on it, is gone.
-			gone := s.buttons[s.pressed].Message
-			for n, b := range s.buttons {
-				if b.Message == gone {
-					delete(s.buttons, n)
-				}
-			}
-		}
-		s.print(prefix, text, m.Blocks, channel)
-	}
-	s.printed = len(msgs)
-}
-
-var (
-	mentionPattern = regexp.MustCompile(`<@U([A-Z0-9]+)(\|[^>]*)?>`)
-	channelPattern = regexp.MustCompile(`<#C([A-Z0-9]+)\|?([^>]*)>`)
-)
-
-// print shows a message as Slack would: mentions as @name, emoji as emoji,
-// and its buttons numbered for :press.
-func (s *sandboxSession) print(prefix, text string, blocks json.RawMessage, channel string) {
-	text = mentionPattern.ReplaceAllStringFunc(text, func(m string) string {
-		return "@" + strings.ToLower(mentionPattern.FindStringSubmatch(m)[1])
-	})
-	text = channelPattern.ReplaceAllString(text, "#$2")
-	text = emojify(text)
-	prefix = "  " + prefix
-	indent := strings.Repeat(" ", len([]rune(prefix)))
-	fmt.Fprintln(s.out, prefix+strings.ReplaceAll(text, "\n", "\n"+indent))
-	s.messages++
-	var labels []string
-	for _, btn := range buttonsIn(blocks) {
-		s.nextButton++
-		btn.Channel, btn.Message = channel, s.messages
-		s.buttons[s.nextButton] = btn
-		labels = append(labels, fmt.Sprintf("[%d] %s", s.nextButton, btn.Label))
-	}
-	if len(labels) > 0 {
-		fmt.Fprintln(s.out, indent+strings.Join(labels, "   ")+"   (:press N)")
-	}
-}
-
-// buttonsIn lists the buttons of a message's actions blocks.
-func buttonsIn(blocks json.RawMessage) []sandboxButton {
-	type text struct {
-		Text string `json:"text"`
-	}
-	var bs []struct {
-		Type     string `json:"type"`
-		Elements []struct {
-			Type     string `json:"type"`
-			ActionID string `json:"action_id"`
-			Value    string `json:"value"`
-			Text     text   `json:"text"`
-			Confirm  *struct {
-				Title   text `json:"title"`
-				Text    text `json:"text"`
-				Confirm text `json:"confirm"`
-				Deny    text `json:"deny"`
-			} `json:"confirm"`
-		} `json:"elements"`
-	}
-	if len(blocks) == 0 || json.Unmarshal(blocks, &bs) != nil {
-		return nil
-	}
-	var out []sandboxButton
-	for _, b := range bs {
-		if b.Type != "actions" {
-			continue
-		}
-		for _, e := range b.Elements {
-			if e.Type != "button" {
-				continue
-			}
-			btn := sandboxButton{Label: e.Text.Text, ActionID: e.ActionID, Value: e.Value}
-			if c := e.Confirm; c != nil {
-				btn.Confirm = fmt.Sprintf("%q %s [%s] [%s]", c.Title.Text, c.Text.Text, c.Confirm.Text, c.Deny.Text)
-			}
-			out = append(out, btn)
-		}
-	}
-	return out
-}
-
-// press clicks a button as the current user, answering Slack's confirm
-// dialog yes, and shows what follows.
-func (s *sandboxSession) press(btn sandboxButton) {
-	if btn.Confirm != "" {
-		fmt.Fprintf(s.out, "  sandbox: Slack asks first: %s; answering %s\n", emojify(btn.Confirm), "yes")
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, sandboxReplyTimeout)
-	defer cancel()
-	before := len(s.slack.Messages())
-	team := s.slack.TeamID()
-	envID, err := s.slack.SendEnvelopeFunc(ctx, "interactive", func(info slacktest.EnvelopeInfo) any {
-		return map[string]any{
-			"type":         "block_actions",
-			"team":         map[string]any{"id": team, "domain": s.slack.TeamDomain()},
-			"user":         map[string]any{"id": sandboxID("U", s.user), "username": s.user, "team_id": team},
-			"api_app_id":   s.slack.AppID(),
-			"token":        slacktest.VerificationToken,
-			"container":    map[string]any{"type": "message", "channel_id": sandboxID("C", btn.Channel), "is_ephemeral": false},
-			"trigger_id":   info.TriggerID,
-			"channel":      map[string]any{"id": sandboxID("C", btn.Channel), "name": btn.Channel},
-			"response_url": info.ResponseURL,
-			"actions": []any{map[string]any{
-				"action_id": btn.ActionID, "block_id": "meeting_actions", "type": "button", "value": btn.Value,
-				"text": map[string]any{"type": "plain_text", "text": btn.Label},
-			}},
-			"is_enterprise_install": false,
-		}
-	})
-	if err != nil {
-		fmt.Fprintf(s.out, "  sandbox: could not press the button: %v\n", err)
-		return
-	}
-	s.envChannel[envID] = btn.Channel
-	if !s.waitAck(ctx, envID) {
-		return
-	}
-	// A click is acked before the bot starts on it: wait for its reply.
-	s.follow(ctx, func() bool { return len(s.slack.Messages()) > before && s.bot.InFlight() == 0 })
-}
-
-func (s *sandboxSession) openForm(v slacktest.View) {
-	var view struct {
-		CallbackID      string `json:"callback_id"`
-		PrivateMetadata string `json:"private_metadata"`
-		Title           struct {
-			Text string `json:"text"`
-		} `json:"title"`
-	}
-	if json.Unmarshal(v.View, &view) != nil {
-		return
-	}
-	s.form = &sandboxForm{CallbackID: view.CallbackID, PrivateMetadata: view.PrivateMetadata, User: s.user}
-	fmt.Fprintf(s.out, "  sandbox: Slack now shows %s the form %q with a Host password field.\n"+
-		"           Fill it in with :form PASSWORD (or close it with :cancel).\n", s.user, view.Title.Text)
-}
-
-// submitForm submits the open bind form with password, as the user who
-// opened it.
-func (s *sandboxSession) submitForm(password string) {
-	f := s.form
-	ctx, cancel := context.WithTimeout(s.ctx, sandboxReplyTimeout)
-	defer cancel()
-	team := s.slack.TeamID()
-	envID, err := s.slack.SendEnvelopeFunc(ctx, "interactive", func(info slacktest.EnvelopeInfo) any {
-		return map[string]any{
-			"type":       "view_submission",
-			"team":       map[string]any{"id": team, "domain": s.slack.TeamDomain()},
-			"user":       map[string]any{"id": sandboxID("U", f.User), "username": f.User, "team_id": team},
-			"api_app_id": s.slack.AppID(),
-			"token":      slacktest.VerificationToken,
-			"trigger_id": info.TriggerID,
-			"view": map[string]any{
-				"id": "V0SANDBOX", "type": "modal", "callback_id": f.CallbackID, "private_metadata": f.PrivateMetadata,
-				"state": map[string]any{"values": map[string]any{
-					"password": map[string]any{"password": map[string]any{"type": "plain_text_input", "value": password}},
-				}},
-			},
-			"is_enterprise_install": false,
-		}
-	})
-	if err != nil {
-		fmt.Fprintf(s.out, "  sandbox: could not submit the form: %v\n", err)
-		return
-	}
-	ack, err := s.slack.WaitAck(ctx, envID)
-	if err != nil {
-		fmt.Fprintln(s.out, "  sandbox: the bot did not acknowledge the form")
-		return
-	}
-	var p struct {
-		ResponseAction string            `json:"response_action"`
-		Errors         map[string]string `json:"errors"`
-	}
-	if len(ack.Payload) > 0 && json.Unmarshal(ack.Payload, &p) == nil && p.ResponseAction == "errors" {
-		for _, e := range p.Errors {
-			fmt.Fprintf(s.out, "  (form) %s\n", emojify(e))
-		}
-		fmt.Fprintln(s.out, "  sandbox: the form stays open; try :form again, or :cancel")
-		return
-	}
-	s.form = nil
-	fmt.Fprintln(s.out, "  sandbox: the form closed")
-	s.follow(ctx, func() bool { return s.bot.InFlight() == 0 })
-}
-
-// emoji maps the shortcodes meetingbot writes to what Slack shows. A
-// shortcode not listed stays as it is.
-var emoji = map[string]string{
-	":lock:":                   "🔒",
-	":unlock:":                 "🔓",
-	":warning:":                "⚠️",
-	":no_entry:":               "⛔",
-	":white_check_mark:":       "✅",
-	":x:":                      "❌",
-	":key:":                    "🔑",
-	":hourglass:":              "⌛",
-	":hourglass_flowing_sand:": "⏳",
-	":grey_question:":          "❔",
-	":information_source:":     "ℹ️",
-	":busts_in_silhouette:":    "👥",
-	":bust_in_silhouette:":     "👤",
-	":scroll:":                 "📜",
-	":wastebasket:":            "🗑️",
-	":bulb:":                   "💡",
-	":mute:":                   "🔇",
-	":sound:":                  "🔉",
-	":door:":                   "🚪",
-	":stopwatch:":              "⏱️",
-	":eyes:":                   "👀",
-	":rotating_light:":         "🚨",
-	":octagonal_sign:":         "🛑",
-	":bell:":                   "🔔",
-	":no_bell:":                "🔕",
-}
-
-var shortcode = regexp.MustCompile(`:[a-z0-9_+-]+:`)
-
-func emojify(text string) string {
-	return shortcode.ReplaceAllStringFunc(text, func(code string) string {
-		if e, ok := emoji[code]; ok {
-			return e
-		}
-		return code
 	})
 }

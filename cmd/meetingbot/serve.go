@@ -19,6 +19,8 @@ import (
 	"github.com/meetingbot/meetingbot/meetingapi"
 	"github.com/meetingbot/meetingbot/metrics"
 	"github.com/meetingbot/meetingbot/store"
+	"github.com/meetingbot/meetingbot/store/claimstore"
+	"github.com/meetingbot/meetingbot/watch"
 )
 
 // envelopeRetention is how long envelope IDs are kept for de-duplication.
@@ -38,19 +40,16 @@ const (
 // app is the assembled program.
 type app struct {
 	bot     *bot.Bot
+	watches *watch.Runner
 	svc     *commands.Service
-	store   *store.SQLite
+	store   *store.Store
 	metrics *metrics.Metrics
 }
 
 // openStore opens the database MEETINGBOT_DB names: open, migrate and
-// check the key. It is the one place that knows which backends this build
-// has.
-func openStore(ctx context.Context, c config) (*store.SQLite, error) {
-	if c.DB.postgres() {
-		return nil, &configError{Var: "MEETINGBOT_DB", Problem: "selects PostgreSQL, which this build does not support yet; use a SQLite file path"}
-	}
-	st, err := store.OpenSQLite(ctx, string(c.DB), c.key)
+// check the key. The backends this build has are imported in backends.go.
+func openStore(ctx context.Context, c config) (*store.Store, error) {
+	st, err := store.Open(ctx, string(c.DB), c.key, store.WithMeetingLease(time.Duration(c.Lease)))
 	if err != nil {
 		return nil, dbError(c.DB, err)
 	}
@@ -75,7 +74,7 @@ func assemble(ctx context.Context, c config, log zerolog.Logger) (*app, error) {
 		return nil, err
 	}
 	svc, err := commands.New(commands.Config{
-		Meetings: meteredMeetings{api, m}, Store: st, Admins: c.Admins, Command: string(c.Command), Logger: log,
+		Meetings: api, Store: st, Admins: c.Admins, Command: string(c.Command), Logger: log, Metrics: m,
 	})
 	if err != nil {
 		st.Close()
@@ -83,15 +82,33 @@ func assemble(ctx context.Context, c config, log zerolog.Logger) (*app, error) {
 	}
 	b, err := bot.New(bot.Config{
 		AppToken: c.SlackAppToken, BotToken: c.SlackBotToken, APIURL: c.SlackAPIURL.withSlash(),
-		Service: svc, Claims: st, Logger: log, Metrics: m,
+		Service: svc, Claims: claimstore.New(st), Logger: log, Metrics: m,
+		ClaimLease: time.Duration(c.Lease), TakeoverEvery: takeoverEvery(time.Duration(c.Lease)),
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	w, err := watch.New(watch.Config{
+		Meetings: api, Tokens: svc, Store: st, Poster: b, IsNotInChannel: bot.IsNotInChannel,
+		Holder: b.Holder(), Command: string(c.Command), Logger: log, Metrics: m,
+		Lease: time.Duration(c.Lease), ClaimEvery: time.Duration(c.Lease) / 3,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	svc.UseWatches(w)
 	m.ConnectionsFrom(b.ConnectedCount)
 	m.InFlightFrom(b.InFlight)
-	return &app{bot: b, svc: svc, store: st, metrics: m}, nil
+	return &app{bot: b, watches: w, svc: svc, store: st, metrics: m}, nil
+}
+
+// takeoverEvery is how often a replica looks for commands left by one that
+// died: a sixth of the lease, so they are taken over soon after it ends,
+// and at most bot.DefaultTakeoverEvery (5 s, a sixth of the default lease).
+func takeoverEvery(lease time.Duration) time.Duration {
+	return min(bot.DefaultTakeoverEvery, lease/6)
 }
 
 // serve is the `run` subcommand: the bot against real Slack.
@@ -120,6 +137,7 @@ func serve(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer a.store.Close()
+	log.Info().Str("holder", a.bot.Holder()).Msg("claims and watches taken by this process carry this holder")
 
 	if c.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", string(c.HTTPAddr))
@@ -145,6 +163,10 @@ func serve(ctx context.Context, stdout io.Writer) error {
 
 	go pruneEnvelopes(ctx, a.store, log)
 	go keepTokensAlive(ctx, a.svc)
+	wctx, stopWatching := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() { defer close(watching); _ = a.watches.Run(wctx) }()
+	defer func() { stopWatching(); <-watching }() // before the store closes: it gives its leases up
 
 	if err := a.bot.Run(ctx); err != nil {
 		return slackRunError(err)
@@ -193,7 +215,7 @@ func keepTokensAlive(ctx context.Context, svc *commands.Service) {
 	}
 }
 
-func pruneEnvelopes(ctx context.Context, st *store.SQLite, log zerolog.Logger) {
+func pruneEnvelopes(ctx context.Context, st *store.Store, log zerolog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

@@ -236,7 +236,7 @@ func (c fakeConn) Connected() bool { return bool(c) }
 
 func TestReadyzNeedsSlackAndTheDatabase(t *testing.T) {
 	key, _ := store.NewRandomKey()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "ready.db"), key)
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "ready.db"), key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,0 @@
-package commands
-
-import "fmt"
-
-func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
