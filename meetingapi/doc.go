@@ -101,7 +101,8 @@
 //
 // [WithObserver] reports every HTTP attempt: the operation (an Op*
 // constant), the status (0 without an answer) and the duration. The package
-// itself needs nothing beyond the standard library and zerolog.
+// itself needs the standard library, zerolog, and gorilla/websocket for the
+// event socket.
 //
 // # Secrets
 //
