@@ -189,11 +189,22 @@ func (d *DB) renewLeases() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), d.renewEvery)
-		_, _ = d.pool.Exec(ctx, `UPDATE meeting_leases l SET until_ms = `+nowMillis+` + $3
-			FROM unnest($1::text[], $2::bigint[]) AS h(conference_id, fence)
-			WHERE l.conference_id = h.conference_id AND l.fence = h.fence`, ids, fences, d.lease.Milliseconds())
+		_ = d.renew(ctx, ids, fences)
 		cancel()
 	}
+}
+
+// renewSQL extends the listed leases that are still held. A lease given
+// back meanwhile (until_ms 0) stays free: the list is read before the
+// statement reaches the server, and a command can release its lease in
+// between; renewing it then would block the meeting for a whole lease.
+const renewSQL = `UPDATE meeting_leases l SET until_ms = ` + nowMillis + ` + $3
+	FROM unnest($1::text[], $2::bigint[]) AS h(conference_id, fence)
+	WHERE l.conference_id = h.conference_id AND l.fence = h.fence AND l.until_ms > 0`
+
+func (d *DB) renew(ctx context.Context, ids []string, fences []int64) error {
+	_, err := d.pool.Exec(ctx, renewSQL, ids, fences, d.lease.Milliseconds())
+	return err
 }
 
 // heldLeases are the leases this process holds, by fence.

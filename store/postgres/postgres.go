@@ -41,7 +41,8 @@
 // at most one attempt per conference at a time; the one attempting polls
 // (2 ms, doubling to 50 ms) and holds no connection between attempts, so
 // many waiting commands do not exhaust the pool. One goroutine renews every
-// lease the process holds every lease/3 in one statement; unlock frees
+// lease the process holds every lease/3 in one statement, which leaves a
+// lease freed meanwhile free (see renewSQL); unlock frees
 // the row (until_ms 0) only if it still carries the holder's fence, so a
 // late unlock never frees a lease that another replica took over after
 // this one expired. The row is never deleted, and a taken lease draws its

@@ -157,6 +157,32 @@ func TestAHeldLeaseIsRenewed(t *testing.T) {
 	})
 }
 
+// The renewer reads the leases it holds, then sends one statement; a
+// command can give its lease back in between. That late renewal must not
+// take the lease again, or the meeting stays blocked for a whole lease
+// (a stress run saw a command wait out its 15 s for a lease nobody held).
+func TestARenewalThatCrossesAReleaseLeavesTheLeaseFree(t *testing.T) {
+	t.Parallel()
+	dsn := freshSchema(t)
+	a := openDB(t, dsn, WithHolder("a"), WithMeetingLease(time.Minute), func(d *DB) { d.renewEvery = 0 })
+	b := openDB(t, dsn, WithHolder("b"), WithMeetingLease(time.Minute))
+	_, unlock, err := a.LockMeeting(t.Context(), confID)
+	must(t, err)
+	ids, fences := a.held.list() // the renewer's snapshot
+	unlock()                     // the command gives the lease back
+	must(t, a.renew(t.Context(), ids, fences))
+	if _, until := leaseRow(t, a, confID); until != 0 {
+		t.Errorf("a renewal after the release took the lease again: until_ms = %d, want 0", until)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, unlockB, err := b.LockMeeting(short, confID)
+	if err != nil {
+		t.Fatalf("another replica cannot take the meeting after its holder released it: %v", err)
+	}
+	unlockB()
+}
+
 func TestExpiredClaimsAreHandedToOneReplicaEach(t *testing.T) {
 	t.Parallel()
 	dsn := freshSchema(t)
