@@ -465,6 +465,17 @@ func (s *Store) DeleteWatch(ctx context.Context, ch Channel, id domain.Conferenc
 	return wrap(op, s.b.DeleteWatch(ctx, ch, id))
 }
 
+// EndWatch ends the watch w if it has not been started again since (a
+// watch of a meeting that ended, while someone turns alerts on again), or
+// returns ErrNotFound.
+func (s *Store) EndWatch(ctx context.Context, w Watch) error {
+	const op = "end watch"
+	if err := checkMeeting(w.Channel, w.ConferenceID); err != nil {
+		return wrap(op, err)
+	}
+	return wrap(op, s.b.EndWatch(ctx, w))
+}
+
 // ClaimWatches renews holder's watches and takes the ones nobody holds,
 // and returns every watch holder now holds.
 func (s *Store) ClaimWatches(ctx context.Context, holder string, now, until time.Time) ([]Watch, error) {

@@ -355,6 +355,10 @@ type Watches interface {
 	PutWatch(ctx context.Context, w Watch) error
 	// DeleteWatch ends a watch, or returns ErrNotFound.
 	DeleteWatch(ctx context.Context, ch Channel, id domain.ConferenceID) error
+	// EndWatch ends the watch w as it was started (its StartedAt, to the
+	// millisecond): a watch started again since stays. It returns
+	// ErrNotFound when there was no such watch.
+	EndWatch(ctx context.Context, w Watch) error
 	// ClaimWatches renews the leases of the watches holder holds and takes
 	// those nobody holds or whose lease ended before now, all until
 	// `until`, and returns every watch holder now holds.

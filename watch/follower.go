@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,29 @@ func (f *follower) isLive() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.live
+}
+
+// follows reports whether every watch in ws is one the follower already
+// follows, as it was started.
+func (f *follower) follows(ws []store.Watch) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range ws {
+		if !slices.ContainsFunc(f.watches, func(mine store.Watch) bool {
+			return mine.Channel == w.Channel && mine.StartedAt.Equal(w.StartedAt)
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// over reports whether the follower has seen its meeting end: it is
+// finishing, and a watch started again needs a follower of its own.
+func (f *follower) over() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ended
 }
 
 func (f *follower) finished() bool {
@@ -288,12 +312,15 @@ func (f *follower) meetingEnded() {
 	if err := f.r.cfg.Store.ApplyState(ctx, store.StateChange{ConferenceID: f.id, Ended: true}); err != nil {
 		f.log.Warn().Err(err).Msg("could not record that the meeting ended")
 	}
+	// Each watch ends before its channel is told, so a watch turned on again
+	// after the closing line is never the one removed; EndWatch also spares
+	// one turned on again meanwhile.
 	for _, w := range f.channels() {
-		f.post(ctx, w.Channel.ID, commands.Reply{Visibility: commands.InChannel,
-			Text: fmt.Sprintf(":checkered_flag: Meeting %s has ended, so its join alerts are off.", f.id)})
-		if err := f.r.cfg.Store.DeleteWatch(ctx, w.Channel, f.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := f.r.cfg.Store.EndWatch(ctx, w); err != nil && !errors.Is(err, store.ErrNotFound) {
 			f.log.Warn().Err(err).Msg("could not end the watch of an ended meeting")
 		}
+		f.post(ctx, w.Channel.ID, commands.Reply{Visibility: commands.InChannel,
+			Text: fmt.Sprintf(":checkered_flag: Meeting %s has ended, so its join alerts are off.", f.id)})
 	}
 	f.r.wake()
 }

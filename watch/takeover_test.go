@@ -43,6 +43,13 @@ func (d *dyingStore) DeleteWatch(ctx context.Context, ch store.Channel, id domai
 	return d.Store.DeleteWatch(ctx, ch, id)
 }
 
+func (d *dyingStore) EndWatch(ctx context.Context, w store.Watch) error {
+	if d.dead.Load() {
+		return errDead
+	}
+	return d.Store.EndWatch(ctx, w)
+}
+
 func (d *dyingStore) ClaimWatches(ctx context.Context, holder string, now, until time.Time) ([]store.Watch, error) {
 	if d.dead.Load() {
 		return nil, errDead

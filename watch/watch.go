@@ -162,6 +162,11 @@ func (r *Runner) claim(ctx context.Context) {
 		if _, ok := want[id]; !ok || f.finished() {
 			f.stop()
 			delete(r.followers, id)
+		} else if f.over() && !f.follows(want[id]) {
+			// Its meeting ended and it is still ending its watches, but a
+			// watch was started again since: that one gets a follower of
+			// its own, and this one finishes without holding the runner up.
+			delete(r.followers, id)
 		}
 	}
 	for id, ws := range want {

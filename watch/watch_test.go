@@ -316,6 +316,67 @@ func TestFiftyJoinsInASecondAreAHandfulOfMessages(t *testing.T) {
 	t.Logf("50 joins in about a second: %d messages", len(as))
 }
 
+// gatedStore holds the first watch removal until the test lets it go.
+type gatedStore struct {
+	*store.Store
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (g *gatedStore) wait() {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+}
+
+func (g *gatedStore) EndWatch(ctx context.Context, w store.Watch) error {
+	g.wait()
+	return g.Store.EndWatch(ctx, w)
+}
+
+func (g *gatedStore) DeleteWatch(ctx context.Context, ch store.Channel, id domain.ConferenceID) error {
+	g.wait()
+	return g.Store.DeleteWatch(ctx, ch, id)
+}
+
+// The meeting ends, and while the bot is still ending its watch the host
+// starts it again and someone turns the alerts back on: the new watch is
+// kept and followed, and the channel is told of the end once.
+func TestAWatchTurnedOnAgainAsItsMeetingEndsIsFollowed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	gate := &gatedStore{Store: f.store, entered: make(chan struct{}), release: make(chan struct{})}
+	r, _ := f.start(t, "h1", gate, 300*time.Millisecond)
+	if err := r.Start(t.Context(), commands.WatchRequest{Channel: general, ConferenceID: meetingID, By: "U1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a live socket", func() bool { return r.Live(meetingID) })
+	if rep := f.svc.Execute(t.Context(), commands.Request{Channel: general, UserID: "U1", Command: commands.Command{Verb: commands.VerbEnd, Confirmed: true}}); !strings.Contains(rep.Text, "was ended by") {
+		t.Fatalf("end: %s", rep.PlainText())
+	}
+	select {
+	case <-gate.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the watch of the ended meeting was never removed")
+	}
+	f.fake.SetState(string(meetingID), meetingapitest.InProgress)
+	if err := r.Start(t.Context(), commands.WatchRequest{Channel: general, ConferenceID: meetingID, By: "U2"}); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.release)
+
+	f.posts.waitFor(t, "the closing line", func(ps []posted) bool {
+		return strings.Contains(texts(ps), "has ended, so its join alerts are off")
+	})
+	waitUntil(t, "the new watch to follow the meeting", func() bool { return r.Live(meetingID) })
+	f.join(t, meetingapitest.Person{Name: "Mallory", Anonymous: true})
+	ps := f.posts.waitFor(t, "Mallory's alert", func(ps []posted) bool { return strings.Contains(texts(alerts(ps)), "Mallory") })
+	if n := strings.Count(texts(ps), "has ended"); n != 1 {
+		t.Errorf("%d closing lines, want 1:\n%s", n, texts(ps))
+	}
+}
+
 func TestADroppedSocketResumesWithoutAnnouncingAnyoneTwice(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -25,6 +25,19 @@ func (d *DB) PutWatch(ctx context.Context, w store.Watch) error {
 	return nil
 }
 
+// EndWatch implements store.Backend.
+func (d *DB) EndWatch(ctx context.Context, w store.Watch) error {
+	tag, err := d.pool.Exec(ctx, `DELETE FROM watches WHERE team = $1 AND channel = $2 AND conference_id = $3 AND started_at = $4`,
+		w.Channel.Team, w.Channel.ID, string(w.ConferenceID), millis(w.StartedAt))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
 // DeleteWatch implements store.Backend.
 func (d *DB) DeleteWatch(ctx context.Context, ch store.Channel, id domain.ConferenceID) error {
 	tag, err := d.pool.Exec(ctx, `DELETE FROM watches WHERE team = $1 AND channel = $2 AND conference_id = $3`, ch.Team, ch.ID, string(id))

@@ -848,6 +848,14 @@ func (d *DB) DeleteWatch(ctx context.Context, ch store.Channel, id domain.Confer
 	})
 }
 
+// EndWatch implements store.Backend.
+func (d *DB) EndWatch(ctx context.Context, w store.Watch) error {
+	return d.wr.write(ctx, func(ctx context.Context, t *tx) error {
+		return mustAffect(t.exec(ctx, `DELETE FROM watches WHERE team = ? AND channel = ? AND conference_id = ? AND started_at = ?`,
+			w.Channel.Team, w.Channel.ID, string(w.ConferenceID), millis(w.StartedAt)))
+	})
+}
+
 // ClaimWatches implements store.Backend.
 func (d *DB) ClaimWatches(ctx context.Context, holder string, now, until time.Time) ([]store.Watch, error) {
 	var out []store.Watch

@@ -87,6 +87,7 @@ func Run(t *testing.T, open Opener) {
 		{"AReportedStateIsAppliedWithoutAnAuditRecord", testApplyState},
 		{"AWatchIsHeldByOneHolderAndTakenOverWhenItsLeaseEnds", testWatches},
 		{"TwoHoldersClaimingAtOnceNeverShareAWatch", testConcurrentWatchClaims},
+		{"EndingAWatchLeavesOneStartedAgainSince", testEndWatch},
 		{"OnlyOneOfManyConcurrentClaimersWins", testConcurrentClaims},
 	}
 	for _, tc := range tests {
@@ -1239,6 +1240,30 @@ func testWatches(t *testing.T, st *store.Store, _ store.Key) {
 	must(t, err)
 	if len(left) != 0 {
 		t.Errorf("the watch of an unbound meeting survived: %+v", left)
+	}
+}
+
+// A meeting ends while someone turns its alerts on again: the follower that
+// saw the end removes the watch it followed, not the new one.
+func testEndWatch(t *testing.T, st *store.Store, _ store.Key) {
+	ctx := t.Context()
+	must(t, st.Bind(ctx, bindReq(chA, conf, "pw", u1)))
+	first := store.Watch{Channel: chA, ConferenceID: conf, StartedBy: "U1", StartedAt: t0}
+	must(t, st.PutWatch(ctx, first))
+	again := first
+	again.StartedBy, again.StartedAt = "U2", t0.Add(time.Millisecond)
+	must(t, st.PutWatch(ctx, again))
+	if err := st.EndWatch(ctx, first); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ending the watch as first started: err = %v, want ErrNotFound", err)
+	}
+	held, err := st.ClaimWatches(ctx, "h1", t0, t0.Add(time.Minute))
+	must(t, err)
+	if len(held) != 1 || held[0].StartedBy != "U2" || !held[0].StartedAt.Equal(again.StartedAt) {
+		t.Fatalf("the watch started again did not survive the end of the first: %+v", held)
+	}
+	must(t, st.EndWatch(ctx, held[0]))
+	if left, err := st.ClaimWatches(ctx, "h1", t0, t0.Add(time.Minute)); err != nil || len(left) != 0 {
+		t.Fatalf("watches left after EndWatch: %+v, %v", left, err)
 	}
 }
 
