@@ -15,7 +15,6 @@ const (
 	ActionUnlock           = "meeting_unlock"
 	ActionMuteAll          = "meeting_mute"
 	ActionUnmuteAll        = "meeting_unmute"
-	ActionRestrictInvited  = "meeting_restrict_invited"
 	ActionRestrictEveryone = "meeting_restrict_everyone"
 	ActionEnd              = "meeting_end"
 	ActionRemove           = "meeting_remove"       // value: ID/PID
@@ -29,7 +28,7 @@ const (
 
 // ActionIDs lists every action ID, for the bot to register handlers.
 var ActionIDs = []string{
-	ActionLock, ActionUnlock, ActionMuteAll, ActionUnmuteAll, ActionRestrictInvited,
+	ActionLock, ActionUnlock, ActionMuteAll, ActionUnmuteAll,
 	ActionRestrictEveryone, ActionEnd, ActionRemove, ActionMuteOne, ActionWaitingRoom,
 	ActionAlertLock, ActionAlertRestrict,
 }
@@ -40,7 +39,7 @@ var ActionIDs = []string{
 // people, on a question or on a join alert leave it and answer anew.
 func ReplacesMessage(actionID string) bool {
 	switch actionID {
-	case ActionLock, ActionUnlock, ActionMuteAll, ActionUnmuteAll, ActionRestrictInvited, ActionRestrictEveryone:
+	case ActionLock, ActionUnlock, ActionMuteAll, ActionUnmuteAll, ActionRestrictEveryone:
 		return true
 	}
 	return false
@@ -81,7 +80,7 @@ func ButtonCommand(actionID, value string) (Command, bool) {
 		return Command{Verb: VerbMute, ConferenceID: id}, true
 	case ActionUnmuteAll:
 		return Command{Verb: VerbUnmute, ConferenceID: id}, true
-	case ActionRestrictInvited, ActionAlertRestrict:
+	case ActionAlertRestrict:
 		return Command{Verb: VerbRestrict, ConferenceID: id, Restriction: domain.RestrictionInvited}, true
 	case ActionRestrictEveryone:
 		return Command{Verb: VerbRestrict, ConferenceID: id, Restriction: domain.RestrictionEveryone}, true

@@ -26,7 +26,7 @@ type control struct {
 	// head of an API error ("Could not lock meeting %[1]s"): formats of the
 	// conference ID and, for a per-person control, the person's name (%[2]s).
 	what, failed string
-	// call does it. p is the participant a per-person control acts on.
+	// call does it; a per-person control acts on cmd.PID.
 	call func(ctx context.Context, m Meetings, id domain.ConferenceID, tok domain.Token, cmd Command) error
 	// person: the control acts on one participant (cmd.PID), who is looked
 	// up first, so a click on someone who already left is explained.
@@ -55,7 +55,6 @@ type outcome struct {
 	user   string
 	cmd    Command
 	person *meetingapi.Participant
-	prior  store.MeetingState
 }
 
 var controls map[Verb]*control
@@ -299,7 +298,7 @@ var onceSeq atomic.Uint64
 // control runs one control through the shared path.
 func (s *Service) control(ctx context.Context, req Request, c *control) Reply {
 	cmd := req.Command
-	if ok, wait := s.limits.allow(req.Channel, req.UserID); !ok {
+	if ok, wait := s.limits.allowUser(req.UserID); !ok {
 		s.log.Warn().Str("channel", req.Channel.ID).Str("user", req.UserID).Str("verb", string(cmd.Verb)).Msg("rate limited")
 		return slowDown(wait)
 	}
@@ -318,8 +317,14 @@ func (s *Service) control(ctx context.Context, req Request, c *control) Reply {
 		}
 		return s.refusal(ctx, req, fmt.Sprintf(c.what, id), id, ctrls, "")
 	}
+	if ok, wait := s.limits.allowChannel(req.Channel); !ok {
+		s.log.Warn().Str("channel", req.Channel.ID).Str("verb", string(cmd.Verb)).Msg("channel rate limited")
+		return slowDown(wait)
+	}
 
-	key := string(cmd.Verb) + "\x00" + cmd.PID + "\x00" + cmd.Name + "\x00" + strconv.Itoa(int(cmd.Restriction)) + "\x00" + strconv.Itoa(cmd.Minutes)
+	// Only the same command in the same channel is joined: each channel gets
+	// its own outcome and its own record.
+	key := req.Channel.Team + "\x00" + req.Channel.ID + "\x00" + string(cmd.Verb) + "\x00" + cmd.PID + "\x00" + cmd.Name + "\x00" + strconv.Itoa(int(cmd.Restriction)) + "\x00" + strconv.Itoa(cmd.Minutes)
 	if c.once {
 		key += "\x00" + strconv.FormatUint(onceSeq.Add(1), 10)
 	}
@@ -359,6 +364,11 @@ func slowDown(wait time.Duration) Reply {
 	}
 	return Reply{Visibility: Ephemeral, Outcome: OutcomeRefused,
 		Text: fmt.Sprintf(":turtle: Slow down: that is a lot of commands in a short time. Nothing was done; try again in %d s.", secs)}
+}
+
+func slowDownBind(wait time.Duration) BindResult {
+	r := slowDown(wait)
+	return BindResult{Reply: r, FieldProblem: strings.TrimPrefix(r.Text, ":turtle: ")}
 }
 
 // runControl serialises on the meeting, calls it, and records the outcome.
@@ -426,7 +436,7 @@ func (s *Service) runControl(ctx context.Context, req Request, c *control, t sto
 		return controlResult{reply: apiErrorReply(s.command, fmt.Sprintf(c.failed, id, personName(person)), id, err)}
 	}
 
-	o := outcome{id: id, user: req.UserID, cmd: cmd, person: person, prior: prior}
+	o := outcome{id: id, user: req.UserID, cmd: cmd, person: person}
 	reply := c.done(o)
 	if c.already != nil {
 		if words := c.already(prior, cmd); words != "" {

@@ -500,7 +500,7 @@ func Help(command string) Reply {
 		Outcome:    OutcomeOK,
 		Text:       fmt.Sprintf("*%s* controls a Huawei Cloud Meeting from this channel: lock it, see who is in, remove people, and more.", command),
 		Details:    lines,
-		Note:       "ID is the conference ID; pasted dashes are fine, and so are spaces except in bind. Without ID, the channel's bound meeting is used. `" + command + " help COMMAND` shows one command.",
+		Note:       "ID is the conference ID; pasted dashes are fine, and so are spaces, except in bind and remove. Without ID, the channel's bound meeting is used. `" + command + " help COMMAND` shows one command.",
 	}
 }
 

@@ -27,6 +27,13 @@ func TestParseAcceptsWhatPeopleType(t *testing.T) {
 		{"extra spaces are fine", "   unlock    914083136   ", Command{Verb: VerbUnlock, ConferenceID: "914083136"}},
 		{"pasted dashes are trimmed", "unlock 914-083-136", Command{Verb: VerbUnlock, ConferenceID: "914083136"}},
 		{"pasted digit groups are joined", "lock 914 083 136", Command{Verb: VerbLock, ConferenceID: "914083136"}},
+		// The help says spaces in an ID are fine except in bind and remove.
+		{"digit groups in who", "who 914 083 136", Command{Verb: VerbWho, ConferenceID: "914083136"}},
+		{"digit groups in restrict", "restrict invited 914 083 136", Command{Verb: VerbRestrict, ConferenceID: "914083136", Restriction: domain.RestrictionInvited}},
+		{"digit groups in extend after the minutes", "extend 30 914 083 136", Command{Verb: VerbExtend, ConferenceID: "914083136", Minutes: 30}},
+		{"digit groups in end", "end 914 083 136", Command{Verb: VerbEnd, ConferenceID: "914083136"}},
+		{"digit groups in watch", "watch 914 083 136", Command{Verb: VerbWatch, ConferenceID: "914083136"}},
+		{"digit groups in status", "status 914 083 136", Command{Verb: VerbStatus, ConferenceID: "914083136"}},
 		{"tabs and newlines separate words", "lock\t914083136\n", Command{Verb: VerbLock, ConferenceID: "914083136"}},
 		{"bind with a password", "bind 914083136 s3cret!", Command{Verb: VerbBind, ConferenceID: "914083136", Password: "s3cret!"}},
 		{"bind unescapes what Slack escapes in the password", "bind 914083136 a&amp;b&lt;c&gt;", Command{Verb: VerbBind, ConferenceID: "914083136", Password: "a&b<c>"}},

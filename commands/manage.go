@@ -32,9 +32,6 @@ func (s *Service) bind(ctx context.Context, req Request) Reply {
 			Text:    ":grey_question: Give the host password too.",
 			Details: []string{"Usage: `" + Usage(s.command, VerbBind) + "`"}}
 	}
-	if ok, wait := s.limits.allow(req.Channel, req.UserID); !ok {
-		return slowDown(wait)
-	}
 	if ok, refusal := s.MayBind(ctx, req); !ok {
 		return refusal
 	}
@@ -54,9 +51,17 @@ type BindResult struct {
 // nothing. A meeting that exists but is not running cannot have its
 // password checked, so it is stored with that said on the first line. The
 // caller has asked MayBind; the store checks again in the same transaction
-// as the write.
+// as the write. Binds are rate-limited like controls, from the command and
+// the form alike, so a form that stays open after a wrong password cannot
+// be used to guess the host password at speed.
 func (s *Service) Bind(ctx context.Context, ch domain.Channel, user string, id domain.ConferenceID, pw domain.Password) BindResult {
 	req := Request{Channel: ch, UserID: user, Command: Command{Verb: VerbBind, ConferenceID: id}}
+	if ok, wait := s.limits.allowUser(user); !ok {
+		return slowDownBind(wait)
+	}
+	if ok, wait := s.limits.allowChannel(ch); !ok {
+		return slowDownBind(wait)
+	}
 	ct, verifyErr := s.meetings.ControlToken(ctx, id, pw)
 	s.metrics.TokenFetch(fetchPassword, fetchResult(verifyErr))
 	var ae *meetingapi.APIError
@@ -213,14 +218,14 @@ func (s *Service) status(ctx context.Context, req Request) Reply {
 		}
 		r.Details = append(r.Details, "Also bound here: "+strings.Join(ids, ", ")+".")
 	}
-	r.Note = statusNote(st, live)
+	r.Note = statusNote(live)
 	return r
 }
 
 // StatusNote says where a lock state the bot set comes from.
 const StatusNote = "The meeting service does not report whether a meeting is locked unless meetingbot watches it; without a watch this is the last state meetingbot itself set, and someone may have changed it in the meeting since."
 
-func statusNote(st store.MeetingState, live bool) string {
+func statusNote(live bool) string {
 	if live {
 		return "Join alerts are on, so meetingbot follows the meeting's own reports: the lock state is the meeting's, whoever changed it."
 	}

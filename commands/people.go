@@ -20,7 +20,7 @@ const maxRowsWithButtons = 20
 // personal data (names, the last digits of phone numbers), so only the
 // person who asked sees it.
 func (s *Service) who(ctx context.Context, req Request) Reply {
-	if ok, wait := s.limits.allow(req.Channel, req.UserID); !ok {
+	if ok, wait := s.limits.allowUser(req.UserID); !ok {
 		return slowDown(wait)
 	}
 	t, notBound, err := s.resolve(ctx, req)
@@ -37,6 +37,9 @@ func (s *Service) who(ctx context.Context, req Request) Reply {
 			return s.internalError(req, "who", err)
 		}
 		return s.refusal(ctx, req, "see who is in meeting "+string(id), id, ctrls, "")
+	}
+	if ok, wait := s.limits.allowChannel(req.Channel); !ok {
+		return slowDown(wait)
 	}
 	req.Progress.Set(PhaseQueued)
 	_, unlock, err := s.store.LockMeeting(ctx, id)

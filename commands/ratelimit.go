@@ -55,9 +55,21 @@ func newLimiter(cfg Limits, now func() time.Time) *limiter {
 	return &limiter{cfg: cfg, now: now, users: map[string]*bucket{}, channels: map[domain.Channel]*bucket{}}
 }
 
-// allow takes one token from the person's and the channel's buckets, or
-// neither, and says how long to wait when it cannot.
-func (l *limiter) allow(ch domain.Channel, user string) (bool, time.Duration) {
+// allowUser takes one token from the person's bucket, or says how long to
+// wait. It is asked first, before anything is read, so that one person
+// cannot flood the database or the history either.
+func (l *limiter) allowUser(user string) (bool, time.Duration) {
+	return take(l, l.users, user, l.cfg.UserBurst, l.cfg.UserPerMinute)
+}
+
+// allowChannel takes one token from the channel's bucket. It is asked only
+// once the person may act, so people who may not cannot use up the
+// channel's allowance and get its controllers told to slow down.
+func (l *limiter) allowChannel(ch domain.Channel) (bool, time.Duration) {
+	return take(l, l.channels, ch, l.cfg.ChannelBurst, l.cfg.ChannelPerMinute)
+}
+
+func take[K comparable](l *limiter, buckets map[K]*bucket, key K, burst, perMinute int) (bool, time.Duration) {
 	if l.cfg.Off {
 		return true, 0
 	}
@@ -65,24 +77,16 @@ func (l *limiter) allow(ch domain.Channel, user string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)
-	u := l.users[user]
-	if u == nil {
-		u = &bucket{tokens: float64(l.cfg.UserBurst), at: now}
-		l.users[user] = u
+	b := buckets[key]
+	if b == nil {
+		b = &bucket{tokens: float64(burst), at: now}
+		buckets[key] = b
 	}
-	c := l.channels[ch]
-	if c == nil {
-		c = &bucket{tokens: float64(l.cfg.ChannelBurst), at: now}
-		l.channels[ch] = c
+	refill(b, now, burst, perMinute)
+	if b.tokens < 1 {
+		return false, untilToken(b, perMinute)
 	}
-	refill(u, now, l.cfg.UserBurst, l.cfg.UserPerMinute)
-	refill(c, now, l.cfg.ChannelBurst, l.cfg.ChannelPerMinute)
-	if u.tokens < 1 || c.tokens < 1 {
-		wait := max(untilToken(u, l.cfg.UserPerMinute), untilToken(c, l.cfg.ChannelPerMinute))
-		return false, wait
-	}
-	u.tokens--
-	c.tokens--
+	b.tokens--
 	return true, 0
 }
 
@@ -100,20 +104,22 @@ func untilToken(b *bucket, perMinute int) time.Duration {
 	return time.Duration((1 - b.tokens) / float64(perMinute) * float64(time.Minute))
 }
 
-// sweep forgets full buckets now and then, so the maps stay small.
+// sweep forgets full buckets now and then, so the maps stay small: a
+// bucket that has refilled is the same as none.
 func (l *limiter) sweep(now time.Time) {
 	if now.Sub(l.swept) < 10*time.Minute {
 		return
 	}
 	l.swept = now
-	for k, b := range l.users {
-		if now.Sub(b.at) > 10*time.Minute {
-			delete(l.users, k)
-		}
-	}
-	for k, b := range l.channels {
-		if now.Sub(b.at) > 10*time.Minute {
-			delete(l.channels, k)
+	sweepFull(l.users, now, l.cfg.UserBurst, l.cfg.UserPerMinute)
+	sweepFull(l.channels, now, l.cfg.ChannelBurst, l.cfg.ChannelPerMinute)
+}
+
+func sweepFull[K comparable](buckets map[K]*bucket, now time.Time, burst, perMinute int) {
+	for k, b := range buckets {
+		refill(b, now, burst, perMinute)
+		if b.tokens >= float64(burst) {
+			delete(buckets, k)
 		}
 	}
 }

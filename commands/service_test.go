@@ -178,7 +178,7 @@ func TestEveryControlRefusesSomeoneWhoIsNotAController(t *testing.T) {
 		{ID: commands.ActionMuteOne, Value: meetingID + "/" + pid},
 		{ID: commands.ActionWaitingRoom, Value: meetingID + "/" + pid},
 		{ID: commands.ActionLock, Value: meetingID},
-		{ID: commands.ActionRestrictInvited, Value: meetingID},
+		{ID: commands.ActionAlertRestrict, Value: meetingID},
 	} {
 		typed = append(typed, a.ID)
 		replies = append(replies, f.click(t, general, "U2", a))
@@ -448,7 +448,6 @@ func TestButtonCommandReadsOnlyWhatTheBotWrote(t *testing.T) {
 		{commands.ActionUnlock, "914083136", commands.Command{Verb: commands.VerbUnlock, ConferenceID: "914083136"}},
 		{commands.ActionMuteAll, "914083136", commands.Command{Verb: commands.VerbMute, ConferenceID: "914083136"}},
 		{commands.ActionUnmuteAll, "914083136", commands.Command{Verb: commands.VerbUnmute, ConferenceID: "914083136"}},
-		{commands.ActionRestrictInvited, "914083136", commands.Command{Verb: commands.VerbRestrict, ConferenceID: "914083136", Restriction: domain.RestrictionInvited}},
 		{commands.ActionRestrictEveryone, "914083136", commands.Command{Verb: commands.VerbRestrict, ConferenceID: "914083136", Restriction: domain.RestrictionEveryone}},
 		{commands.ActionEnd, "914083136", commands.Command{Verb: commands.VerbEnd, ConferenceID: "914083136", Confirmed: true}},
 		{commands.ActionRemove, "914083136/abc123", commands.Command{Verb: commands.VerbRemove, ConferenceID: "914083136", PID: "abc123"}},

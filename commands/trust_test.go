@@ -500,3 +500,80 @@ func TestBindingAMeetingThatHasNotStartedStoresItUnchecked(t *testing.T) {
 		t.Fatalf("audit %+v", recs[0])
 	}
 }
+
+// People who may not act are refused before the channel's allowance is
+// touched, so they cannot get the channel's controllers told to slow down.
+func TestPeopleWhoMayNotActCannotUseUpTheChannelsLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t) // the default limits: 20 a person, 40 a channel
+	f.bind(t, general, "U1")
+	f.fake.ResetCalls()
+	for _, user := range []string{"U7", "U8"} {
+		for range commands.DefaultLimits.UserBurst {
+			r := f.run(t, general, user, "lock")
+			if r.Outcome != commands.OutcomeRefused || !strings.HasPrefix(r.Text, ":no_entry: ") {
+				t.Fatalf("%s's lock: %q, want a refusal", user, r.PlainText())
+			}
+		}
+	}
+	if n := len(f.fake.Calls()); n != 0 {
+		t.Fatalf("refused commands made %d meeting-API calls", n)
+	}
+	wantReply(t, f.run(t, general, "U1", "lock"), commands.InChannel, "locked by <@U1>")
+}
+
+// The bind form stays open after a wrong password; it is limited like the
+// command, so it cannot be used to guess a host password at speed.
+func TestBindsFromTheFormAreRateLimitedBeforeTheMeetingServiceIsAsked(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for i := range commands.DefaultLimits.UserBurst {
+		res := f.svc.Bind(t.Context(), general, "U1", meetingID, domain.Password(fmt.Sprintf("guess%02d", i)))
+		if !strings.Contains(res.FieldProblem, "not accepted") {
+			t.Fatalf("guess %d: %q", i, res.FieldProblem)
+		}
+	}
+	f.fake.ResetCalls()
+	res := f.svc.Bind(t.Context(), general, "U1", meetingID, "guess-too-many")
+	if !strings.HasPrefix(res.FieldProblem, "Slow down: ") || res.Reply.Outcome != commands.OutcomeRefused {
+		t.Fatalf("bind past the limit: %q / %q", res.FieldProblem, res.Reply.PlainText())
+	}
+	if n := len(f.fake.Calls()); n != 0 {
+		t.Fatalf("a rate-limited bind made %d meeting-API calls", n)
+	}
+}
+
+// The same lock typed in two channels bound to one meeting is not joined
+// across them: each channel sees its own outcome in the channel and keeps
+// its own record.
+func TestTheSameLockInTwoChannelsIsAnsweredInEach(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.bind(t, general, "U1")
+	f.bind(t, random, "U3")
+	arrived, release := f.proxy.hold(func(r *http.Request) bool { return is(r, meetingapitest.LockPath, meetingID) })
+	var a, b commands.Reply
+	var wg sync.WaitGroup
+	wg.Go(func() { a = f.run(t, general, "U1", "lock") })
+	<-arrived
+	progress := &commands.Progress{}
+	wg.Go(func() {
+		cmd, _ := commands.Parse("lock")
+		b = f.svc.Execute(context.Background(), commands.Request{Channel: random, UserID: "U3", Command: cmd, Progress: progress})
+	})
+	// Past the point where it could have been joined to #general's lock.
+	eventually(t, "#random's lock to queue", func() bool { return progress.Phase() == commands.PhaseQueued })
+	release()
+	wg.Wait()
+	wantReply(t, a, commands.InChannel, "Meeting 914083136 locked by <@U1>.")
+	wantReply(t, b, commands.InChannel, "Meeting 914083136 locked by <@U3>.")
+	for ch, user := range map[store.Channel]string{general: "U1", random: "U3"} {
+		found := false
+		for _, rec := range f.history(t, ch) {
+			found = found || rec.Action == "lock" && rec.UserID == user && rec.Outcome == store.OutcomeOK
+		}
+		if !found {
+			t.Errorf("%s's history has no lock by %s", ch.ID, user)
+		}
+	}
+}
