@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -132,6 +133,12 @@ func (c *config) checkSecrets() error {
 // errEmpty is what a variable with a default says when it is set to "".
 var errEmpty = errors.New("is set but empty")
 
+// errSpaces: a value pasted with a space around it would otherwise name
+// another file (a new, empty database) or another URL.
+var errSpaces = errors.New("has spaces or line breaks before or after it")
+
+func padded(v string) bool { return v != strings.TrimSpace(v) }
+
 // baseURL is an absolute http(s) URL without credentials. http:// is for
 // local fakes.
 type baseURL string
@@ -139,6 +146,9 @@ type baseURL string
 func (u *baseURL) Decode(v string) error {
 	if v == "" {
 		return errEmpty
+	}
+	if padded(v) {
+		return errSpaces
 	}
 	p, err := url.Parse(v)
 	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil || p.RawQuery != "" || p.Fragment != "" {
@@ -164,6 +174,8 @@ func (d *database) Decode(v string) error {
 	switch {
 	case v == "":
 		return errEmpty
+	case padded(v):
+		return errSpaces
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
 		if u, err := url.Parse(v); err != nil || u.Host == "" {
 			return errors.New("is not a valid PostgreSQL URL (postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full)")
@@ -182,7 +194,11 @@ func (d database) postgres() bool {
 	return strings.HasPrefix(string(d), "postgres://") || strings.HasPrefix(string(d), "postgresql://")
 }
 
-// String is the value with any password replaced by "xxxxx".
+// secretParams are the URL parameters pgx reads a password from.
+var secretParams = []string{"password", "sslpassword"}
+
+// String is the value with any password, in the user part or as a
+// parameter, replaced by "xxxxx".
 func (d database) String() string {
 	if !d.postgres() {
 		return string(d)
@@ -191,7 +207,38 @@ func (d database) String() string {
 	if err != nil {
 		return "postgres://(unreadable)"
 	}
+	q := u.Query()
+	for _, k := range secretParams {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.Redacted()
+}
+
+// passwords are the secrets the value holds, for scrubbing messages.
+func (d database) passwords() []string {
+	if !d.postgres() {
+		return nil
+	}
+	u, err := url.Parse(string(d))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		out = append(out, pw)
+	}
+	q := u.Query()
+	for _, k := range secretParams {
+		for _, v := range q[k] {
+			if v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // adminList is MEETINGBOT_ADMINS. Admins are not secret, so an error may
@@ -259,8 +306,15 @@ func (h *httpAddr) Decode(v string) error {
 	case "":
 		return errors.New("is set but empty; unset it for the default (127.0.0.1:8080), or set it to off to disable the listener")
 	}
-	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
-		return errors.New("must be host:port (like 127.0.0.1:8080 or :8080), or off to disable the listener")
+	if padded(v) {
+		return errSpaces
+	}
+	_, port, err := net.SplitHostPort(v)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return errors.New("must be host:port with a port from 0 to 65535 (like 127.0.0.1:8080 or :8080), or off to disable the listener")
 	}
 	*h = httpAddr(v)
 	return nil

@@ -115,6 +115,12 @@ func TestConfigErrorsNameTheVariableButNeverItsValue(t *testing.T) {
 		{"command with spaces", "MEETINGBOT_COMMAND", "/my meeting"},
 		{"listener without port", "MEETINGBOT_HTTP_ADDR", "localhost"},
 		{"empty listener", "MEETINGBOT_HTTP_ADDR", ""},
+		{"listener port out of range", "MEETINGBOT_HTTP_ADDR", ":99999"},
+		{"listener port by name", "MEETINGBOT_HTTP_ADDR", "localhost:abc"},
+		{"listener with a space", "MEETINGBOT_HTTP_ADDR", " :8080"},
+		{"database with a trailing space", "MEETINGBOT_DB", "bot.db "},
+		{"Slack URL with a trailing space", "SLACK_API_URL", "https://slack.com/api/ "},
+		{"meeting URL with a line break", "MEETING_API_URL", "https://api.meeting.huaweicloud.com\n"},
 		{"unknown log level", "LOG_LEVEL", "loud"},
 		{"log level that logs nothing", "LOG_LEVEL", "disabled"},
 		{"log level that hides errors", "LOG_LEVEL", "fatal"},
@@ -248,7 +254,13 @@ func TestHTTPAddrOffDisablesTheListener(t *testing.T) {
 func TestPostgreSQLURLsSelectPostgreSQLAndNeverShowThePassword(t *testing.T) {
 	// Port 1 on the loopback: nothing listens there, so the open fails
 	// without leaving the machine.
-	for _, dsn := range []string{"postgres://bot:pg-secret@127.0.0.1:1/meetingbot?connect_timeout=2", "postgresql://bot:pg-secret@127.0.0.1:1/meetingbot?sslmode=disable&connect_timeout=2"} {
+	for _, dsn := range []string{
+		"postgres://bot:pg-secret@127.0.0.1:1/meetingbot?connect_timeout=2",
+		"postgresql://bot:pg-secret@127.0.0.1:1/meetingbot?sslmode=disable&connect_timeout=2",
+		// pgx also reads the password from a parameter.
+		"postgres://bot@127.0.0.1:1/meetingbot?connect_timeout=2&password=pg-secret",
+		"postgres://bot@127.0.0.1:1/meetingbot?connect_timeout=2&sslpassword=pg-secret",
+	} {
 		e := validEnv(t)
 		e["MEETINGBOT_DB"] = dsn
 		setEnv(t, e)
@@ -258,7 +270,7 @@ func TestPostgreSQLURLsSelectPostgreSQLAndNeverShowThePassword(t *testing.T) {
 		}
 		var log bytes.Buffer
 		c.log(zerolog.New(&log))
-		if strings.Contains(log.String(), "pg-secret") || !strings.Contains(log.String(), "bot:xxxxx@127.0.0.1") {
+		if strings.Contains(log.String(), "pg-secret") || !strings.Contains(log.String(), "xxxxx") || !strings.Contains(log.String(), "@127.0.0.1") {
 			t.Fatalf("the start-up log shows the database password or no host: %s", log.String())
 		}
 		err = run(t.Context(), []string{"run"}, nil, io.Discard)

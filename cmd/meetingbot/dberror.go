@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,12 +103,9 @@ func cause(dsn database, err error) string {
 		}
 		err = inner
 	}
-	msg := err.Error()
-	if u, perr := url.Parse(string(dsn)); perr == nil && dsn.postgres() && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-		msg = strings.ReplaceAll(msg, string(dsn), dsn.String())
+	msg := strings.ReplaceAll(err.Error(), string(dsn), dsn.String())
+	for _, pw := range dsn.passwords() {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
 	}
 	return msg
 }

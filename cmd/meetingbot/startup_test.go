@@ -200,6 +200,7 @@ func TestDBErrorReadsTheCauseFromWrappedErrors(t *testing.T) {
 		{"PostgreSQL: no such database", pg, wrap(codedError{state: "3D000", msg: "database does not exist"}), "names a database that does not exist", false},
 		{"PostgreSQL: refused", pg, wrap(&os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}), "refuses connections", true},
 		{"PostgreSQL: other, password scrubbed", pg, wrap(errors.New("cannot parse postgres://bot:pg-secret@db.internal:5432/meetingbot")), "cannot be opened (postgres://bot:xxxxx@db.internal:5432/meetingbot)", true},
+		{"PostgreSQL: password as a parameter", database("postgres://bot@db.internal:5432/meetingbot?password=pg-secret"), wrap(errors.New("server said no to pg-secret")), "cannot be opened (postgres://bot@db.internal:5432/meetingbot?password=xxxxx): server said no to xxxxx", true},
 		{"anything else", path, wrap(errors.New("the database schema is version 9, newer than this build of meetingbot supports (3); run a newer meetingbot")), "cannot be opened (" + path + "): the database schema is version 9", true},
 	}
 	for _, tt := range tests {

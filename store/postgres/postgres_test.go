@@ -97,6 +97,10 @@ func TestABadURLOrAnUnreachableServerFailsWithoutThePassword(t *testing.T) {
 		"postgres://meetingbot:" + password + "@127.0.0.1:1/meetingbot?sslmode=disable&connect_timeout=2",
 		"postgres://meetingbot:" + password + "@127.0.0.1:5432/meetingbot?sslmode=bogus",
 		"postgres://meetingbot:" + password + "@[::1/x",
+		// pgx also takes the password as a parameter.
+		"postgres://meetingbot@127.0.0.1:1/meetingbot?sslmode=disable&connect_timeout=2&password=" + password,
+		"postgres://meetingbot@127.0.0.1:5432/meetingbot?sslmode=bogus&password=" + password,
+		"postgres://meetingbot@127.0.0.1:1/meetingbot?sslmode=disable&connect_timeout=2&sslpassword=" + password,
 	} {
 		_, err := Open(t.Context(), dsn)
 		if err == nil {
