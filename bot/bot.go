@@ -266,7 +266,12 @@ func (b *Bot) Run(ctx context.Context) error {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go b.keepClaims(runCtx)
+	// Leases are renewed until Run returns, through the drain and the
+	// grace: a command still running then must not be taken over.
+	renewCtx, stopRenewing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRenewing()
+	go b.renewClaims(renewCtx)
+	go b.takeOvers(runCtx)
 	errs := make(chan error, len(b.live))
 	for i := range b.live {
 		go func() {
@@ -437,8 +442,8 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, in *inbound) (then func()) {
 	}
 	if problem := b.slashProblem(sc); problem != "" {
 		b.malformed.Add(1)
-		b.log.Warn().Str("envelope", in.id).Str("field", problem).Msg("slash command with a missing or invalid field; not run")
 		in.ack(ackPayload(commands.Reply{Text: fmt.Sprintf(":x: Slack sent this command with a missing or invalid %s, so it was not run. Try again; if it keeps happening, tell your Slack admin.", problem)}))
+		b.log.Warn().Str("envelope", in.id).Str("field", problem).Msg("slash command with a missing or invalid field; not run")
 		return nil
 	}
 	cmd, err := commands.Parse(sc.Text)

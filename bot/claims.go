@@ -102,6 +102,13 @@ func (h *held) remove(id string) {
 	h.mu.Unlock()
 }
 
+func (h *held) has(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.ids[id]
+	return ok
+}
+
 func (h *held) list() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -141,28 +148,39 @@ func (b *Bot) finish(log zerolog.Logger, envID string) {
 	}
 }
 
-// keepClaims renews the leases of the envelopes this process holds, and
-// takes over the envelopes of processes that died, until ctx ends.
-func (b *Bot) keepClaims(ctx context.Context) {
+// renewClaims renews the leases of the envelopes this process holds until
+// ctx ends. Run stops it only after the drain, so a command still running
+// at shutdown keeps its lease and is not taken over and answered twice.
+func (b *Bot) renewClaims(ctx context.Context) {
 	renew := time.NewTicker(b.cfg.ClaimLease / 3)
 	defer renew.Stop()
-	take := time.NewTicker(b.cfg.TakeoverEvery)
-	defer take.Stop()
-	b.takeOver(ctx) // a restart picks up what the previous run left
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-renew.C:
-			if ids := b.held.list(); len(ids) > 0 {
-				rctx, cancel := context.WithTimeout(ctx, b.cfg.ClaimLease/3)
-				if err := b.cfg.Claims.Renew(rctx, b.holder, ids, time.Now().Add(b.cfg.ClaimLease)); err != nil && ctx.Err() == nil {
-					b.log.Warn().Err(err).Int("held", len(ids)).Msg("could not renew envelope leases")
-				}
-				cancel()
+		}
+		if ids := b.held.list(); len(ids) > 0 {
+			rctx, cancel := context.WithTimeout(ctx, b.cfg.ClaimLease/3)
+			if err := b.cfg.Claims.Renew(rctx, b.holder, ids, time.Now().Add(b.cfg.ClaimLease)); err != nil && ctx.Err() == nil {
+				b.log.Warn().Err(err).Int("held", len(ids)).Msg("could not renew envelope leases")
 			}
+			cancel()
+		}
+	}
+}
+
+// takeOvers takes over the envelopes of processes that died, until ctx
+// ends; a restart first picks up what the previous run left.
+func (b *Bot) takeOvers(ctx context.Context) {
+	take := time.NewTicker(b.cfg.TakeoverEvery)
+	defer take.Stop()
+	for {
+		b.takeOver(ctx)
+		select {
+		case <-ctx.Done():
+			return
 		case <-take.C:
-			b.takeOver(ctx)
 		}
 	}
 }
@@ -195,6 +213,12 @@ func (b *Bot) takeOverBatch(ctx context.Context) int {
 		return 0
 	}
 	for _, c := range taken {
+		if b.held.has(c.EnvelopeID) {
+			// Its lease ran out while this process still runs it (a renewal
+			// came late): taking it renewed the lease, and it is answered
+			// once, by the run under way.
+			continue
+		}
 		if !b.track() {
 			return 0 // shutting down: its lease runs out again and someone else takes it
 		}

@@ -1,8 +1,10 @@
 package bot_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,5 +65,89 @@ func TestACommandLeftByAStoppedProcessIsAnsweredByAnother(t *testing.T) {
 	}
 	if strings.Contains(h.logs.String(), env.ResponseURL) {
 		t.Fatal("the response_url reached the log")
+	}
+}
+
+// renewals counts the claim renewals that name an envelope.
+type renewals struct {
+	bot.Claims
+	mu  sync.Mutex
+	ids map[string]int
+}
+
+func (r *renewals) Renew(ctx context.Context, holder string, ids []string, until time.Time) error {
+	r.mu.Lock()
+	for _, id := range ids {
+		r.ids[id]++
+	}
+	r.mu.Unlock()
+	return r.Claims.Renew(ctx, holder, ids, until)
+}
+
+func (r *renewals) of(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids[id]
+}
+
+// A command still running at shutdown keeps its claim's lease through the
+// drain; were it let go, another replica would take it over and the
+// command would be answered twice.
+func TestACommandRunningAtShutdownKeepsItsLeaseThroughTheDrain(t *testing.T) {
+	t.Parallel()
+	var r *renewals
+	h := newHarness(t, withBot(func(c *bot.Config) {
+		r = &renewals{Claims: c.Claims, ids: map[string]int{}}
+		c.Claims = r
+		c.ClaimLease = 600 * time.Millisecond // renewed every 200 ms
+	}))
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.idle(t)
+	h.meetings.SetLatency(3 * time.Second)
+	id, _ := h.send(t, "C1", "U1", "lock")
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		h.stop(t) // returns after the drain
+	}()
+	// Renewals counted from here on come after the stop began.
+	waitUntil(t, "the drain to begin", func() bool { return strings.Contains(h.logs.String(), "draining in-flight commands") })
+	before := r.of(id)
+	waitUntil(t, "a renewal during the drain", func() bool { return r.of(id) > before })
+	<-stopped
+	if msgs := h.slack.MessagesFor(id); len(msgs) != 1 || !strings.Contains(msgs[0].Text, "locked by <@U1>") {
+		t.Fatalf("the command running at shutdown was answered %d times: %+v", len(msgs), msgs)
+	}
+}
+
+// lateRenewals never renews, as if every renewal came too late.
+type lateRenewals struct{ bot.Claims }
+
+func (lateRenewals) Renew(context.Context, string, []string, time.Time) error { return nil }
+
+// When a command's own lease runs out while this process still runs it,
+// the process's takeover finds it expired too; it must not run it a second
+// time.
+func TestAProcessNeverTakesOverACommandItIsStillRunning(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withBot(func(c *bot.Config) {
+		c.Claims = lateRenewals{c.Claims}
+		c.ClaimLease = 500 * time.Millisecond
+		c.TakeoverEvery = 50 * time.Millisecond
+	}))
+	h.reply(t, "C1", "U1", "bind 914083136 "+password)
+	h.idle(t)
+	h.meetings.ResetCalls()
+	h.meetings.SetLatency(2 * time.Second) // four leases and forty looks
+	id, _ := h.send(t, "C1", "U1", "lock")
+	if _, err := h.slack.WaitMessages(h.ctx(t), id, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.idle(t)
+	if n := len(h.slack.MessagesFor(id)); n != 1 {
+		t.Fatalf("%d answers, want 1", n)
+	}
+	if n := h.meetings.CallCount(meetingapitest.EndpointLock); n != 1 {
+		t.Fatalf("%d lock calls, want 1", n)
 	}
 }
