@@ -35,6 +35,7 @@ type follower struct {
 	// since, so every change from now on is recorded.
 	live        bool
 	socketUp    bool
+	session     int // the socket's connection count, from EventConnected
 	hostOrg     string
 	known       map[string]bool // pids already in the meeting or announced
 	pending     []meetingapi.Participant
@@ -178,11 +179,16 @@ func (f *follower) stopTimers() {
 func (f *follower) handle(e meetingapi.Event) {
 	switch e.Kind {
 	case meetingapi.EventConnected:
-		f.connected()
+		f.connected(e.Attempt)
 	case meetingapi.EventSnapshot:
+		// The first list is who was in before the watch began: not
+		// announced. After a reconnect, whoever joined while the socket was
+		// down comes as a resync join, and is announced then.
 		f.mu.Lock()
-		for _, p := range e.Participants {
-			f.known[p.PID] = true
+		if f.session <= 1 {
+			for _, p := range e.Participants {
+				f.known[p.PID] = true
+			}
 		}
 		f.mu.Unlock()
 	case meetingapi.EventJoined:
@@ -200,10 +206,10 @@ func (f *follower) handle(e meetingapi.Event) {
 	}
 }
 
-func (f *follower) connected() {
+func (f *follower) connected(session int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.socketUp = true
+	f.socketUp, f.session = true, session
 	if f.alarm != nil {
 		f.alarm.Stop()
 		f.alarm = nil
@@ -316,7 +322,11 @@ func (f *follower) meetingEnded() {
 	// after the closing line is never the one removed; EndWatch also spares
 	// one turned on again meanwhile.
 	for _, w := range f.channels() {
-		if err := f.r.cfg.Store.EndWatch(ctx, w); err != nil && !errors.Is(err, store.ErrNotFound) {
+		err := f.r.cfg.Store.EndWatch(ctx, w)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // turned off, or on again, meanwhile: nothing ended there
+		}
+		if err != nil {
 			f.log.Warn().Err(err).Msg("could not end the watch of an ended meeting")
 		}
 		f.post(ctx, w.Channel.ID, commands.Reply{Visibility: commands.InChannel,

@@ -156,16 +156,16 @@ func (r *Runner) claim(ctx context.Context) {
 	for _, w := range ws {
 		want[w.ConferenceID] = append(want[w.ConferenceID], w)
 	}
+	var stopping []*follower
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for id, f := range r.followers {
 		if _, ok := want[id]; !ok || f.finished() {
-			f.stop()
+			stopping = append(stopping, f)
 			delete(r.followers, id)
 		} else if f.over() && !f.follows(want[id]) {
 			// Its meeting ended and it is still ending its watches, but a
 			// watch was started again since: that one gets a follower of
-			// its own, and this one finishes without holding the runner up.
+			// its own, and this one finishes on its own.
 			delete(r.followers, id)
 		}
 	}
@@ -173,13 +173,22 @@ func (r *Runner) claim(ctx context.Context) {
 		f := r.followers[id]
 		if f == nil {
 			f = newFollower(r, id)
+			f.setChannels(ws) // before it asks for a token through them
 			r.followers[id] = f
 			go f.run(ctx)
+			continue
 		}
 		f.setChannels(ws)
 	}
+	n := len(r.followers)
+	r.mu.Unlock()
+	// Stopped outside the lock: a follower may take a while to close its
+	// socket, and Live (asked by status and by every button) must not wait.
+	for _, f := range stopping {
+		f.stop()
+	}
 	if r.cfg.Metrics != nil {
-		r.cfg.Metrics.WatchedMeetings(len(r.followers))
+		r.cfg.Metrics.WatchedMeetings(n)
 	}
 }
 
