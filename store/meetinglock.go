@@ -32,6 +32,19 @@ func NewMeetingMutex() *MeetingMutex {
 	return m
 }
 
+// Above makes every fence from now on greater than f: the fences a
+// database already holds, written by an earlier run whose clock was ahead
+// of this one's (a host that booted before its clock was set, a file moved
+// to another host).
+func (m *MeetingMutex) Above(f int64) {
+	for {
+		cur := m.fence.Load()
+		if cur >= f || m.fence.CompareAndSwap(cur, f) {
+			return
+		}
+	}
+}
+
 // Lock waits until id is free or ctx ends, and returns a new fence and the
 // function that frees it (safe to call more than once).
 func (m *MeetingMutex) Lock(ctx context.Context, id domain.ConferenceID) (int64, func(), error) {

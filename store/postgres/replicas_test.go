@@ -104,9 +104,9 @@ func TestADeadHoldersLeaseExpiresAndItsLateUnlockFreesNothing(t *testing.T) {
 	key := mustKey(t)
 	stDead, stLive := newStore(t, dead, key), newStore(t, live, key)
 
+	acquired := time.Now() // before: a pause after it can only make the wait look longer
 	oldFence, lateUnlock, err := stDead.LockMeeting(ctx, confID)
 	must(t, err)
-	acquired := time.Now()
 	newFence, unlock, err := stLive.LockMeeting(ctx, confID)
 	must(t, err)
 	defer unlock()
@@ -518,5 +518,60 @@ func TestAFenceDrawnAfterWaitingIsAboveTheLeaseBeforeIt(t *testing.T) {
 	}
 	if fa := <-got; fa <= fb {
 		t.Fatalf("replica A took the lease after B gave it back, with fence %d, not above B's %d", fa, fb)
+	}
+}
+
+// A holder renewing its watches while another statement has one of them
+// locked (someone turning the same watch on again) waits for the row
+// rather than skipping it: a skipped watch looks lost to its follower.
+func TestRenewingAWatchWaitsForARowLockedElsewhere(t *testing.T) {
+	t.Parallel()
+	dsn := freshSchema(t)
+	d := openDB(t, dsn)
+	st := newStore(t, d, mustKey(t))
+	ctx := t.Context()
+	must(t, st.Bind(ctx, store.BindRequest{Channel: chA, ConferenceID: confID, Password: "pw", By: store.Actor{UserID: "U1"}}))
+	must(t, st.PutWatch(ctx, store.Watch{Channel: chA, ConferenceID: confID, StartedBy: "U1"}))
+	now := time.Now()
+	held, err := st.ClaimWatches(ctx, "h1", now, now.Add(time.Minute))
+	must(t, err)
+	if len(held) != 1 {
+		t.Fatalf("h1 holds %d watches, want 1", len(held))
+	}
+
+	tx, err := d.pool.Begin(ctx)
+	must(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM watches FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []store.Watch, 1)
+	go func() {
+		ws, err := st.ClaimWatches(ctx, "h1", now.Add(time.Second), now.Add(time.Minute))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- ws
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting int
+		must(t, d.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE watches%'`).Scan(&waiting))
+		if waiting > 0 {
+			break // the renewal waits for the row, as it should
+		}
+		select {
+		case ws := <-got:
+			t.Fatalf("the renewal did not wait for the locked row; h1 now holds %d watches, want 1", len(ws))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the renewal neither waited nor returned")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	must(t, tx.Commit(ctx))
+	if ws := <-got; len(ws) != 1 {
+		t.Fatalf("after the lock was let go h1 holds %d watches, want 1", len(ws))
 	}
 }

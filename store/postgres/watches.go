@@ -50,17 +50,26 @@ func (d *DB) DeleteWatch(ctx context.Context, ch store.Channel, id domain.Confer
 	return nil
 }
 
-// ClaimWatches implements store.Backend. Rows another replica is claiming at
-// the same moment are skipped (SKIP LOCKED), and the lease condition is
-// checked again on the locked row, so each watch goes to one holder.
+// ClaimWatches implements store.Backend. The holder's own watches are
+// renewed, waiting for a row another statement has locked (someone turning
+// the same watch on again): skipped, the watch would look lost and its
+// follower would stop. Free and expired watches are taken with SKIP LOCKED,
+// and the lease condition is checked again on the locked row, so each goes
+// to one holder.
 func (d *DB) ClaimWatches(ctx context.Context, holder string, now, until time.Time) ([]store.Watch, error) {
-	rows, err := d.pool.Query(ctx, `UPDATE watches w SET holder = $1, lease_until = $2
-		FROM (SELECT team, channel, conference_id FROM watches
-			WHERE holder = $1 OR holder = '' OR lease_until < $3
-			FOR UPDATE SKIP LOCKED) free
-		WHERE w.team = free.team AND w.channel = free.channel AND w.conference_id = free.conference_id
-			AND (w.holder = $1 OR w.holder = '' OR w.lease_until < $3)
-		RETURNING w.team, w.channel, w.conference_id, w.started_by, w.started_at, w.holder, w.lease_until`,
+	rows, err := d.pool.Query(ctx, `WITH renewed AS (
+			UPDATE watches SET lease_until = $2 WHERE holder = $1
+			RETURNING team, channel, conference_id, started_by, started_at, holder, lease_until
+		), taken AS (
+			UPDATE watches w SET holder = $1, lease_until = $2
+			FROM (SELECT team, channel, conference_id FROM watches
+				WHERE holder <> $1 AND (holder = '' OR lease_until < $3)
+				FOR UPDATE SKIP LOCKED) free
+			WHERE w.team = free.team AND w.channel = free.channel AND w.conference_id = free.conference_id
+				AND w.holder <> $1 AND (w.holder = '' OR w.lease_until < $3)
+			RETURNING w.team, w.channel, w.conference_id, w.started_by, w.started_at, w.holder, w.lease_until
+		)
+		SELECT * FROM renewed UNION ALL SELECT * FROM taken`,
 		holder, millis(until), millis(now))
 	if err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ func crashEnvelope(round, i int) string { return fmt.Sprintf("env-%d-%d", round,
 // "ready" after its first committed write, then "committed N" after every
 // iteration whose writes have all committed.
 type crashHelperOutput struct {
-	ready chan struct{} // closed on "ready"
+	ready chan struct{} // closed on the first "committed N"
 	done  chan struct{} // closed at EOF
 
 	mu        sync.Mutex
@@ -65,13 +65,15 @@ func readCrashHelper(f *os.File) *crashHelperOutput {
 			o.mu.Lock()
 			switch {
 			case line == "ready":
-				if !readyClosed {
-					close(o.ready)
-					readyClosed = true
-				}
 			case strings.HasPrefix(line, "committed "):
 				if n, err := strconv.Atoi(strings.TrimPrefix(line, "committed ")); err == nil {
 					o.committed = n
+					// Ready once an iteration has committed, so a kill always
+					// has one to check, however slow the machine.
+					if !readyClosed {
+						close(o.ready)
+						readyClosed = true
+					}
 				}
 			default:
 				o.other = append(o.other, line)

@@ -101,6 +101,13 @@ func (d *DB) open(ctx context.Context) error {
 	if err := migrate(ctx, w); err != nil {
 		return err
 	}
+	// Fences start at the clock, but must also stay above what is stored,
+	// or every state write of this run would be dropped as late.
+	var stored int64
+	if err := w.QueryRowContext(ctx, `SELECT COALESCE(MAX(fence), 0) FROM meeting_state`).Scan(&stored); err != nil {
+		return err
+	}
+	d.locks.Above(stored)
 	ck, err := sql.Open("sqlite", dsn(d.path, false))
 	if err != nil {
 		return err

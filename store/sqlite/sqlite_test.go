@@ -556,3 +556,30 @@ func TestAWriteThatPanicsDoesNotWedgeTheWriter(t *testing.T) {
 		}
 	}
 }
+
+// A database written by a run whose clock was ahead holds fences above this
+// run's clock: the fences go on above them, so the state is still written.
+func TestFencesStayAboveTheStoredOnesWhenTheClockIsBehind(t *testing.T) {
+	t.Parallel()
+	st, path, key := openTestStore(t)
+	ctx := t.Context()
+	bind(t, st, chA, confID, "pw", "U1")
+	ahead := time.Now().Add(time.Hour).UnixNano()
+	must(t, st.Record(ctx, store.AuditRecord{Channel: chA, UserID: "U1", Action: "lock", ConferenceID: confID, Outcome: store.OutcomeOK},
+		&store.StateChange{ConferenceID: confID, Fence: ahead, By: "U1", Lock: lockPtr(domain.LockLocked)}))
+	st.Close()
+
+	st = openAt(t, path, key)
+	fence, unlock, err := st.LockMeeting(ctx, confID)
+	must(t, err)
+	must(t, st.Record(ctx, store.AuditRecord{Channel: chA, UserID: "U2", Action: "unlock", ConferenceID: confID, Outcome: store.OutcomeOK},
+		&store.StateChange{ConferenceID: confID, Fence: fence, By: "U2", Lock: lockPtr(domain.LockUnlocked)}))
+	unlock()
+	ms, err := st.MeetingState(ctx, confID)
+	must(t, err)
+	if ms.Lock != domain.LockUnlocked || ms.LockBy != "U2" {
+		t.Fatalf("the unlock after the restart was dropped as late: %+v (its fence %d, stored %d)", ms, fence, ahead)
+	}
+}
+
+func lockPtr(s domain.LockState) *domain.LockState { return &s }
