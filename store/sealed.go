@@ -250,7 +250,7 @@ func (s *Store) Target(ctx context.Context, ch Channel, id domain.ConferenceID, 
 	if err != nil {
 		return Target{}, wrap(op, err)
 	}
-	t := Target{Meeting: row.Meeting, IsController: row.IsController, Controllers: row.Controllers}
+	t := Target{Meeting: row.Meeting, IsController: row.IsController}
 	if row.TokenCT != nil {
 		m := row.Meeting
 		if tok, err := s.seal.open(row.TokenCT, purposeToken, m.Channel.Team, m.Channel.ID, string(m.ConferenceID)); err == nil {

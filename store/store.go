@@ -191,7 +191,6 @@ type StateChange struct {
 type Target struct {
 	Meeting      Meeting
 	IsController bool
-	Controllers  int // how many the channel has
 	Token        domain.Token
 	TokenExpires time.Time
 }
@@ -322,7 +321,6 @@ type BindRow struct {
 type TargetRow struct {
 	Meeting      Meeting
 	IsController bool
-	Controllers  int
 	TokenCT      []byte
 }
 

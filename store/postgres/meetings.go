@@ -136,8 +136,7 @@ func (d *DB) Meetings(ctx context.Context, ch store.Channel) ([]store.Meeting, e
 // Target implements store.Backend in one statement, so one snapshot.
 func (d *DB) Target(ctx context.Context, ch store.Channel, id domain.ConferenceID, user string) (store.TargetRow, error) {
 	const cols = `SELECT ` + meetingCols + `, token_ct,
-		EXISTS (SELECT 1 FROM controllers c WHERE c.team = $1 AND c.channel = $2 AND c.user_id = $3),
-		(SELECT COUNT(*) FROM controllers c WHERE c.team = $1 AND c.channel = $2)
+		EXISTS (SELECT 1 FROM controllers c WHERE c.team = $1 AND c.channel = $2 AND c.user_id = $3)
 		FROM meetings WHERE team = $1 AND channel = $2 AND `
 	var row pgx.Row
 	if id == "" {
@@ -146,7 +145,7 @@ func (d *DB) Target(ctx context.Context, ch store.Channel, id domain.ConferenceI
 		row = d.pool.QueryRow(ctx, cols+`conference_id = $4`, ch.Team, ch.ID, user, string(id))
 	}
 	var t store.TargetRow
-	m, err := scanMeeting(row, &t.TokenCT, &t.IsController, &t.Controllers)
+	m, err := scanMeeting(row, &t.TokenCT, &t.IsController)
 	if err != nil {
 		return store.TargetRow{}, err
 	}

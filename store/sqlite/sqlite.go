@@ -459,8 +459,7 @@ func (d *DB) Meetings(ctx context.Context, ch store.Channel) ([]store.Meeting, e
 // Target implements store.Backend in one query.
 func (d *DB) Target(ctx context.Context, ch store.Channel, id domain.ConferenceID, user string) (store.TargetRow, error) {
 	const cols = `SELECT ` + meetingCols + `, token_ct,
-		EXISTS (SELECT 1 FROM controllers c WHERE c.team = ?1 AND c.channel = ?2 AND c.user_id = ?3),
-		(SELECT COUNT(*) FROM controllers c WHERE c.team = ?1 AND c.channel = ?2)
+		EXISTS (SELECT 1 FROM controllers c WHERE c.team = ?1 AND c.channel = ?2 AND c.user_id = ?3)
 		FROM meetings WHERE team = ?1 AND channel = ?2 AND `
 	var row *sql.Row
 	if id == "" {
@@ -472,7 +471,7 @@ func (d *DB) Target(ctx context.Context, ch store.Channel, id domain.ConferenceI
 		t      store.TargetRow
 		isCtrl int
 	)
-	m, err := scanMeeting(row, &t.TokenCT, &isCtrl, &t.Controllers)
+	m, err := scanMeeting(row, &t.TokenCT, &isCtrl)
 	if err != nil {
 		return store.TargetRow{}, err
 	}
