@@ -183,7 +183,6 @@ func (c *cluster) live() int {
 // the fake Slack has seen its connections go.
 func (c *cluster) kill(r *replica) {
 	c.t.Helper()
-	r.killed = true
 	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		c.t.Fatalf("killing %s: %v", r.name, err)
 	}
@@ -193,7 +192,8 @@ func (c *cluster) kill(r *replica) {
 }
 
 // stop ends r with SIGTERM, as a deploy does, and checks that it stopped
-// cleanly; a replica the test killed is only checked for data races.
+// cleanly; a replica the test killed is checked for data races, panics and
+// error lines up to its death.
 func (c *cluster) stop(r *replica) {
 	t := c.t
 	if !r.exited() {
@@ -279,8 +279,7 @@ type replica struct {
 	stdout syncBuffer
 	stderr syncBuffer
 	done   chan struct{}
-	err    error // from Wait, once done is closed
-	killed bool
+	err    error  // from Wait, once done is closed
 	holder string // its name in claims, from its start-up log
 
 	logMu  sync.Mutex

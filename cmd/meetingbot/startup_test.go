@@ -290,10 +290,18 @@ func TestALockMovesTheRightSeries(t *testing.T) {
 	if _, err := fs.SendSlashCommand(ctx, slacktest.SlashCommand{Text: "lock 1 2 3"}); err != nil {
 		t.Fatal(err)
 	}
-	// The usage answer is in the ack; wait until the bot has none in flight.
-	for fams := scrapeRun(t, e); value(fams, "meetingbot_commands_total", "outcome", "usage") < 1; fams = scrapeRun(t, e) {
+	// The fake Slack records a reply before the bot counts it, and the usage
+	// answer is in the ack: wait until all four are counted and none is in
+	// flight, then check exact values.
+	settled := func(fams map[string]*dto.MetricFamily) bool {
+		return value(fams, "meetingbot_commands_total", "outcome", "usage") >= 1 &&
+			value(fams, "meetingbot_slack_deliveries_total", "path", "response_url", "result", "ok") >= 3 &&
+			value(fams, "meetingbot_commands_total", "verb", "unlock", "outcome", "refused") >= 1 &&
+			value(fams, "meetingbot_commands_in_flight") == 0
+	}
+	for fams := scrapeRun(t, e); !settled(fams); fams = scrapeRun(t, e) {
 		if ctx.Err() != nil {
-			t.Fatal("the usage error was not counted")
+			t.Fatal("the commands were not all counted")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
