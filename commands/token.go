@@ -61,6 +61,13 @@ func (s *Service) withToken(ctx context.Context, req Request, t store.Target, ca
 	if !errors.Is(err, meetingapi.ErrTokenInvalid) {
 		return err
 	}
+	// Commands queued behind the one that found the token dead still hold
+	// it, as read before they queued; the fresh one it fetched is cached.
+	if cached, cexp, cerr := s.store.Token(ctx, ch, id); cerr == nil && cached != tok && s.usable(cached, cexp) {
+		if err = call(cached); !errors.Is(err, meetingapi.ErrTokenInvalid) {
+			return err
+		}
+	}
 	s.log.Debug().Str("conference_id", string(id)).Msg("control token rejected; fetching a fresh one")
 	_ = s.store.DropToken(context.WithoutCancel(ctx), ch, id)
 	fresh, err := s.fetchToken(ctx, ch, id)

@@ -1,6 +1,8 @@
 package commands_test
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +38,56 @@ func TestConcurrentCommandsShareOneTokenFetch(t *testing.T) {
 	}
 	if n := f.fake.CallCount(meetingapitest.EndpointToken); n != 1 {
 		t.Fatalf("%d token fetches for %d concurrent commands, want 1", n, len(texts))
+	}
+}
+
+// Commands queued on a meeting whose token has expired: the first fetches
+// a fresh one, and the others use it rather than fetching their own.
+func TestQueuedCommandsShareTheTokenFetchedAfterAnExpiry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.bind(t, general, "U1")
+	wantReply(t, f.run(t, general, "U1", "lock"), commands.InChannel, "locked") // the token is cached
+	f.fake.ExpireTokens()
+	f.fake.ResetCalls()
+	arrived, release := f.proxy.hold(func(r *http.Request) bool { return is(r, meetingapitest.LockPath, meetingID) })
+	texts := []string{"unlock", "mute", "unmute", "extend 5"}
+	replies := make([]commands.Reply, len(texts))
+	progress := make([]*commands.Progress, len(texts))
+	for i := range progress {
+		progress[i] = &commands.Progress{}
+	}
+	var wg sync.WaitGroup
+	run := func(i int) {
+		cmd, err := commands.Parse(texts[i])
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		replies[i] = f.svc.Execute(context.Background(), commands.Request{Channel: general, UserID: "U1", Command: cmd, Progress: progress[i]})
+	}
+	wg.Go(func() { run(0) })
+	<-arrived // the unlock holds the meeting, with the expired token
+	for i := 1; i < len(texts); i++ {
+		wg.Go(func() { run(i) })
+	}
+	eventually(t, "the others to queue", func() bool {
+		for _, p := range progress[1:] {
+			if p.Phase() != commands.PhaseQueued {
+				return false
+			}
+		}
+		return true
+	})
+	release()
+	wg.Wait()
+	for i, r := range replies {
+		if r.Outcome != commands.OutcomeOK {
+			t.Errorf("%q: %q %q", texts[i], r.Outcome, r.PlainText())
+		}
+	}
+	if n := f.fake.CallCount(meetingapitest.EndpointToken); n != 1 {
+		t.Fatalf("%d token fetches after one expiry, want 1", n)
 	}
 }
 
