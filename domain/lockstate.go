@@ -20,6 +20,17 @@ func (s LockState) String() string {
 	}
 }
 
+// ParseLockState reads what String wrote; anything else is LockUnknown.
+func ParseLockState(s string) LockState {
+	switch s {
+	case "locked":
+		return LockLocked
+	case "unlocked":
+		return LockUnlocked
+	}
+	return LockUnknown
+}
+
 // LockStateOf is LockLocked for true and LockUnlocked for false.
 func LockStateOf(locked bool) LockState {
 	if locked {

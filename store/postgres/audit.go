@@ -37,7 +37,7 @@ func scanState(row pgx.Row) (store.MeetingState, error) {
 		return store.MeetingState{}, err
 	}
 	st.ConferenceID = domain.ConferenceID(id)
-	st.Lock, st.LockAt = parseLock(lock), fromMillis(lockAt)
+	st.Lock, st.LockAt = domain.ParseLockState(lock), fromMillis(lockAt)
 	st.Restriction, st.RestrictionAt = parseRestriction(restriction), fromMillis(restrictionAt)
 	st.ScheduledEnd, st.ExtendedAt = fromMillis(scheduledEnd), fromMillis(extendedAt)
 	st.Extended = time.Duration(extended) * time.Minute
@@ -148,7 +148,7 @@ func stateArgs(c store.StateChange) []any {
 		restriction.set, end.set = true, true
 	} else {
 		if c.Lock != nil {
-			lock = part{true, lockText(*c.Lock), c.By, &at}
+			lock = part{true, c.Lock.String(), c.By, &at}
 			lockSource = c.LockSource
 		}
 		if c.Restriction != nil {

@@ -193,7 +193,7 @@ func queueRow(b *pgx.Batch, r store.Row) error {
 		b.Queue(`INSERT INTO meeting_state (conference_id, lock_state, lock_by, lock_at, lock_source,
 				restriction, restriction_by, restriction_at, scheduled_end, extended_minutes, extended_by, extended_at, fence)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			string(s.ConferenceID), lockText(s.Lock), s.LockBy, nullMillis(s.LockAt), s.LockSource,
+			string(s.ConferenceID), s.Lock.String(), s.LockBy, nullMillis(s.LockAt), s.LockSource,
 			s.Restriction.String(), s.RestrictionBy, nullMillis(s.RestrictionAt),
 			nullMillis(s.ScheduledEnd), int64(s.Extended.Minutes()), s.ExtendedBy, nullMillis(s.ExtendedAt), s.Fence)
 	case r.Envelope != nil:

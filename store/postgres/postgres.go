@@ -232,24 +232,6 @@ func fromMillis(ms *int64) time.Time {
 	return time.UnixMilli(*ms).UTC()
 }
 
-func lockText(st domain.LockState) string {
-	switch st {
-	case domain.LockLocked, domain.LockUnlocked:
-		return st.String()
-	}
-	return "unknown"
-}
-
-func parseLock(s string) domain.LockState {
-	switch s {
-	case "locked":
-		return domain.LockLocked
-	case "unlocked":
-		return domain.LockUnlocked
-	}
-	return domain.LockUnknown
-}
-
 func parseRestriction(s string) domain.JoinRestriction {
 	r, _ := domain.ParseJoinRestriction(s)
 	return r

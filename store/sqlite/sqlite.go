@@ -257,26 +257,6 @@ func fromMillis(v sql.NullInt64) time.Time {
 	return time.UnixMilli(v.Int64).UTC()
 }
 
-func lockText(st domain.LockState) string {
-	switch st {
-	case domain.LockLocked:
-		return "locked"
-	case domain.LockUnlocked:
-		return "unlocked"
-	}
-	return "unknown"
-}
-
-func parseLock(s string) domain.LockState {
-	switch s {
-	case "locked":
-		return domain.LockLocked
-	case "unlocked":
-		return domain.LockUnlocked
-	}
-	return domain.LockUnknown
-}
-
 func parseRestriction(s string) domain.JoinRestriction {
 	r, _ := domain.ParseJoinRestriction(s)
 	return r
@@ -612,7 +592,7 @@ func scanState(sc scanner) (store.MeetingState, error) {
 		return store.MeetingState{}, err
 	}
 	st.ConferenceID = domain.ConferenceID(id)
-	st.Lock, st.LockAt = parseLock(lock), fromMillis(lockAt)
+	st.Lock, st.LockAt = domain.ParseLockState(lock), fromMillis(lockAt)
 	st.Restriction, st.RestrictionAt = parseRestriction(restriction), fromMillis(restrictionAt)
 	st.ScheduledEnd, st.ExtendedAt = fromMillis(scheduledEnd), fromMillis(extendedAt)
 	st.Extended = time.Duration(extended) * time.Minute
@@ -682,7 +662,7 @@ func applyChange(ctx context.Context, t *tx, c store.StateChange) error {
 	}
 	if c.Lock != nil {
 		if _, err := t.exec(ctx, `UPDATE meeting_state SET lock_state = ?, lock_by = ?, lock_at = ?, lock_source = ? WHERE conference_id = ?`,
-			lockText(*c.Lock), c.By, at, c.LockSource, id); err != nil {
+			c.Lock.String(), c.By, at, c.LockSource, id); err != nil {
 			return err
 		}
 	}

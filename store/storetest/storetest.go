@@ -63,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 		{"ATokenRoundTripsAndCanBeDropped", testToken},
 		{"TargetReadsTheMeetingTheControllerAndTheTokenAtOnce", testTarget},
 		{"TheLockStateBelongsToTheMeeting", testMeetingState},
+		{"FreeTextWithAnyBytesIsRecorded", testFreeTextWithAnyBytesIsRecorded},
 		{"ALateWriteWithAnOlderFenceIsDropped", testFence},
 		{"AnEndedMeetingForgetsWhatWasSet", testEnded},
 		{"ControllersAreOldestFirstAndGrantingTwiceIsANoOp", testControllers},
@@ -544,6 +545,27 @@ func testLastController(t *testing.T, st *store.Store, _ store.Key) {
 }
 
 // ---- audit ----
+
+// A vendor's text may hold bytes PostgreSQL's text type refuses (NUL,
+// invalid UTF-8); the record of an action that happened, and the state it
+// left, are written all the same.
+func testFreeTextWithAnyBytesIsRecorded(t *testing.T, st *store.Store, _ store.Key) {
+	ctx := t.Context()
+	locked := domain.LockLocked
+	must(t, st.Record(ctx, store.AuditRecord{At: t0, Channel: chA, UserID: "U1", Action: "lock", ConferenceID: conf, Outcome: store.OutcomeError,
+		ErrorCode: "MMC.\x00bad", RequestID: "req-\xff", Detail: "vendor said \x00\xfe\xff then more"},
+		&store.StateChange{ConferenceID: conf, By: "U1", Lock: &locked}))
+	h, err := st.History(ctx, chA, 1)
+	must(t, err)
+	if len(h) != 1 || !strings.HasPrefix(h[0].Detail, "vendor said ") || !strings.HasSuffix(h[0].Detail, " then more") || !strings.HasPrefix(h[0].ErrorCode, "MMC.") {
+		t.Fatalf("the record = %+v", h)
+	}
+	ms, err := st.MeetingState(ctx, conf)
+	must(t, err)
+	if ms.Lock != domain.LockLocked {
+		t.Fatalf("the state written with the record = %+v", ms)
+	}
+}
 
 func testHistory(t *testing.T, st *store.Store, _ store.Key) {
 	ctx := t.Context()
