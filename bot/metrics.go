@@ -29,13 +29,11 @@ const (
 	pathDirectMessage = "direct_message"
 )
 
-// Outcomes (Metrics.CommandDone).
+// Outcomes (Metrics.CommandDone) the bot decides itself; the others are
+// the commands' own (commands.Outcome).
 const (
-	outcomeOK       = "ok"
-	outcomeRefused  = "refused"
-	outcomeAPIError = "api_error"
-	outcomeUsage    = "usage"
-	outcomeError    = "error"
+	outcomeOK    = string(commands.OutcomeOK)
+	outcomeUsage = string(commands.OutcomeUsage)
 )
 
 type noMetrics struct{}

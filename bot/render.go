@@ -141,10 +141,9 @@ func truncate(s string, max int) string {
 // messagePayload is what goes to Slack as an ack payload or a response_url
 // post.
 type messagePayload struct {
-	ResponseType    string        `json:"response_type,omitempty"`
-	Text            string        `json:"text"`
-	Blocks          []slack.Block `json:"blocks,omitempty"`
-	ReplaceOriginal bool          `json:"replace_original,omitempty"`
+	ResponseType string        `json:"response_type,omitempty"`
+	Text         string        `json:"text"`
+	Blocks       []slack.Block `json:"blocks,omitempty"`
 }
 
 func responseType(v commands.Visibility) string {
