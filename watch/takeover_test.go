@@ -150,3 +150,27 @@ func TestAFollowedMeetingsTokenIsKeptAlive(t *testing.T) {
 		}
 	}
 }
+
+// A replica that cannot reach the database keeps running, but cannot renew
+// its leases: it stops following before they end, so that the replica
+// taking over is the only one posting.
+func TestAReplicaThatCannotRenewItsLeasesStopsFollowing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cut := &dyingStore{Store: f.openStore(t)}
+	r1, _ := f.start(t, "replica-1", cut, 300*time.Millisecond)
+	if err := r1.Start(t.Context(), commands.WatchRequest{Channel: general, ConferenceID: meetingID, By: "U1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "replica-1 to follow", func() bool { return r1.Live(meetingID) })
+	r2, _ := f.start(t, "replica-2", f.openStore(t), 300*time.Millisecond)
+	cut.kill() // replica-1 runs on, without its database
+	waitUntil(t, "replica-2 to take over and replica-1 to stop", func() bool {
+		return r2.Live(meetingID) && !r1.Live(meetingID) && f.fake.Sockets(string(meetingID)) == 1
+	})
+	f.join(t, meetingapitest.Person{Name: "Carol", Anonymous: true})
+	ps := f.posts.waitFor(t, "Carol's alert", func(ps []posted) bool { return strings.Contains(texts(alerts(ps)), "Carol") })
+	if n := strings.Count(texts(alerts(ps)), "Carol"); n != 1 {
+		t.Errorf("Carol was announced %d times, want once", n)
+	}
+}

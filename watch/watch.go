@@ -95,6 +95,9 @@ type Runner struct {
 	cfg  Config
 	log  zerolog.Logger
 	kick chan struct{}
+	// leaseEnds is when the leases of the last successful claim run out
+	// (read and written by Run's goroutine only).
+	leaseEnds time.Time
 
 	mu        sync.Mutex
 	followers map[domain.ConferenceID]*follower
@@ -150,8 +153,16 @@ func (r *Runner) claim(ctx context.Context) {
 		if ctx.Err() == nil {
 			r.log.Warn().Err(err).Msg("could not claim watches; the ones followed keep running until their lease ends")
 		}
+		// Past the end of its leases another process may follow these
+		// meetings: stop before then, or every join is posted twice.
+		if !r.leaseEnds.IsZero() && !time.Now().Before(r.leaseEnds.Add(-r.cfg.ClaimEvery)) {
+			if r.stopFollowing() > 0 {
+				r.log.Warn().Msg("stopped following meetings: their leases could not be renewed")
+			}
+		}
 		return
 	}
+	r.leaseEnds = now.Add(r.cfg.Lease)
 	want := map[domain.ConferenceID][]store.Watch{}
 	for _, w := range ws {
 		want[w.ConferenceID] = append(want[w.ConferenceID], w)
@@ -192,6 +203,8 @@ func (r *Runner) claim(ctx context.Context) {
 	}
 }
 
+// stopAll stops following at shutdown and gives the leases up, so another
+// process takes them at once.
 func (r *Runner) stopAll() {
 	r.mu.Lock()
 	fs := r.followers
@@ -209,6 +222,22 @@ func (r *Runner) stopAll() {
 	if r.cfg.Metrics != nil {
 		r.cfg.Metrics.WatchedMeetings(0)
 	}
+}
+
+// stopFollowing stops every follower and keeps running: the next claim
+// that works starts them again. It says how many it stopped.
+func (r *Runner) stopFollowing() int {
+	r.mu.Lock()
+	fs := r.followers
+	r.followers = map[domain.ConferenceID]*follower{}
+	r.mu.Unlock()
+	for _, f := range fs {
+		f.stop()
+	}
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics.WatchedMeetings(0)
+	}
+	return len(fs)
 }
 
 func (r *Runner) wake() {
